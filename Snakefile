@@ -1,0 +1,17 @@
+# mmtheory: `snakemake --cores all` regenerates every table and figure under results/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/huang2021.smk"
+
+
+rule all:
+    input:
+        huang2021_outputs(),
+    default_target: True
