@@ -34,3 +34,29 @@ def overlap_tag(rho):
 wildcard_constraints:
     overlap=r"[0-9]+(\.[0-9]+)?",
     encoder="linear|relu",
+
+
+# --- Huang et al. 2021 study -----------------------------------------------------
+HUANG = config["huang2021"]
+HUANG_WORK = f"{WORK}/huang2021"
+
+
+def huang2021_outputs():
+    return [
+        f"{RESULTS}/tables/huang_table4.csv",
+        f"{RESULTS}/tables/huang_table4.md",
+        f"{RESULTS}/tables/huang_table4_runs.csv",
+        f"{RESULTS}/tables/bayes_risk_all_subsets.csv",
+        f"{RESULTS}/figures/huang_mse_vs_overlap.png",
+    ]
+
+
+def huang2021_law_params(wildcards):
+    return {
+        "generator": HUANG["generator"],
+        "n_modalities": HUANG["n_modalities"],
+        "dim": HUANG["dim"],
+        "overlap": float(wildcards.overlap),
+    }
+
+

@@ -1,36 +1,17 @@
 # Huang et al. (NeurIPS 2021) Table 4: data -> train -> evaluate -> tabulate -> plot.
-H = config["huang2021"]
-HW = f"{WORK}/huang2021"
-
-
-def huang2021_outputs():
-    return [
-        f"{RESULTS}/tables/huang_table4.csv",
-        f"{RESULTS}/tables/huang_table4.md",
-        f"{RESULTS}/tables/huang_table4_runs.csv",
-        f"{RESULTS}/tables/bayes_risk_all_subsets.csv",
-        f"{RESULTS}/figures/huang_mse_vs_overlap.png",
-    ]
-
-
-def huang2021_law_params(wildcards):
-    return {
-        "generator": H["generator"],
-        "n_modalities": H["n_modalities"],
-        "dim": H["dim"],
-        "overlap": float(wildcards.overlap),
-    }
 
 
 rule huang2021_data:
     output:
-        f"{HW}/data/rho{{overlap}}.npz",
+        f"{HUANG_WORK}/data/rho{{overlap}}.npz",
     params:
         law=huang2021_law_params,
-        seeds=H["seeds"],
-        n_train=H["n_train"],
-        n_test=H["n_test"],
-        val_fraction=H["val_fraction"],
+        seeds=HUANG["seeds"],
+        n_train=HUANG["n_train"],
+        n_test=HUANG["n_test"],
+        val_fraction=HUANG["val_fraction"],
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/data_rho{{overlap}}.log",
     script:
@@ -39,19 +20,21 @@ rule huang2021_data:
 
 rule huang2021_train:
     input:
-        f"{HW}/data/rho{{overlap}}.npz",
+        f"{HUANG_WORK}/data/rho{{overlap}}.npz",
     output:
-        f"{HW}/runs/rho{{overlap}}_{{encoder}}.pt",
+        f"{HUANG_WORK}/runs/rho{{overlap}}_{{encoder}}.pt",
     params:
-        subsets=H["subsets"],
-        width=H["width"],
-        train=H["train"],
-        n_train=H["n_train"],
-        n_test=H["n_test"],
-        val_fraction=H["val_fraction"],
-        modality_dims=[H["dim"]] * H["n_modalities"],
+        subsets=HUANG["subsets"],
+        width=HUANG["width"],
+        train=HUANG["train"],
+        n_train=HUANG["n_train"],
+        n_test=HUANG["n_test"],
+        val_fraction=HUANG["val_fraction"],
+        modality_dims=[HUANG["dim"]] * HUANG["n_modalities"],
         device=config["device"],
     threads: config["train_threads"]
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/train_rho{{overlap}}_{{encoder}}.log",
     benchmark:
@@ -62,15 +45,17 @@ rule huang2021_train:
 
 rule huang2021_evaluate:
     input:
-        data=f"{HW}/data/rho{{overlap}}.npz",
-        runs=f"{HW}/runs/rho{{overlap}}_{{encoder}}.pt",
+        data=f"{HUANG_WORK}/data/rho{{overlap}}.npz",
+        runs=f"{HUANG_WORK}/runs/rho{{overlap}}_{{encoder}}.pt",
     output:
-        f"{HW}/metrics/rho{{overlap}}_{{encoder}}.csv",
+        f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
     params:
         law=huang2021_law_params,
-        n_train=H["n_train"],
-        n_test=H["n_test"],
-        val_fraction=H["val_fraction"],
+        n_train=HUANG["n_train"],
+        n_test=HUANG["n_test"],
+        val_fraction=HUANG["val_fraction"],
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/evaluate_rho{{overlap}}_{{encoder}}.log",
     benchmark:
@@ -82,9 +67,9 @@ rule huang2021_evaluate:
 rule huang2021_table4:
     input:
         metrics=expand(
-            f"{HW}/metrics/rho{{overlap}}_{{encoder}}.csv",
-            overlap=[overlap_tag(o) for o in H["overlaps"]],
-            encoder=H["encoders"],
+            f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
+            overlap=[overlap_tag(o) for o in HUANG["overlaps"]],
+            encoder=HUANG["encoders"],
         ),
         paper=RESOURCES / "huang2021_table4_paper.csv",
     output:
@@ -92,7 +77,9 @@ rule huang2021_table4:
         md=f"{RESULTS}/tables/huang_table4.md",
         runs=f"{RESULTS}/tables/huang_table4_runs.csv",
     params:
-        setting={k: H[k] for k in ("n_modalities", "dim", "n_train", "n_test")},
+        setting={k: HUANG[k] for k in ("n_modalities", "dim", "n_train", "n_test")},
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/table4.log",
     script:
@@ -103,9 +90,11 @@ rule huang2021_bayes_table:
     output:
         f"{RESULTS}/tables/bayes_risk_all_subsets.csv",
     params:
-        generator=H["generator"],
-        law={"n_modalities": H["n_modalities"], "dim": H["dim"]},
-        overlaps=H["overlaps"],
+        generator=HUANG["generator"],
+        law={"n_modalities": HUANG["n_modalities"], "dim": HUANG["dim"]},
+        overlaps=HUANG["overlaps"],
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/bayes_table.log",
     script:
@@ -122,8 +111,10 @@ rule huang2021_plot:
             category="Huang et al. 2021",
         ),
     params:
-        generator=H["generator"],
-        law={"n_modalities": H["n_modalities"], "dim": H["dim"]},
+        generator=HUANG["generator"],
+        law={"n_modalities": HUANG["n_modalities"], "dim": HUANG["dim"]},
+    conda:
+        "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/huang2021/plot.log",
     script:

@@ -1,0 +1,63 @@
+"""Closed-form heads and the least-squares expectation against independent computations."""
+
+import numpy as np
+import pytest
+import torch
+
+from dgl.evaluate import fit_linear_head, head_mse, model_features, ols_expected_mse
+from dgl.models import StackedLateFusion
+
+
+def test_linear_head_equals_normal_equations():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((200, 5))
+    y = z @ np.arange(5.0) + 2.0 + 0.1 * rng.standard_normal(200)
+    beta, c = fit_linear_head(z, y)
+    design = np.hstack([z, np.ones((200, 1))])
+    exact = np.linalg.solve(design.T @ design, design.T @ y)
+    assert np.allclose(np.append(beta, c), exact)
+    assert head_mse(z, y, beta, c) == pytest.approx(np.mean((y - design @ exact) ** 2))
+
+
+def test_linear_head_on_duplicated_features_is_exact():
+    rng = np.random.default_rng(1)
+    z1 = rng.standard_normal((100, 3))
+    z = np.hstack([z1, z1, z1])  # rank 3 out of 9 columns (identical modalities, rho = 1)
+    y = z1.sum(axis=1)
+    beta, c = fit_linear_head(z, y)
+    assert head_mse(z, y, beta, c) < 1e-20
+    assert np.allclose(beta, np.tile(np.ones(3) / 3, 3))  # minimum-norm solution
+
+
+def test_ols_expected_mse_by_monte_carlo():
+    """E test MSE of least squares (p inputs, n rows, Gaussian design, no intercept) against
+    simulation: sigma^2 (1 + p / (n - p - 1))."""
+    rng = np.random.default_rng(2)
+    n, p, sigma2, reps = 40, 6, 2.0, 4000
+    mses = []
+    for _ in range(reps):
+        x = rng.standard_normal((n, p))
+        y = x @ np.ones(p) + np.sqrt(sigma2) * rng.standard_normal(n)
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        # exact conditional test MSE given coef: sigma^2 + ||coef - 1||^2
+        mses.append(sigma2 + np.sum((coef - 1) ** 2))
+    sem = np.std(mses) / np.sqrt(reps)
+    assert np.mean(mses) == pytest.approx(ols_expected_mse(sigma2, p, n), abs=4 * sem)
+    assert ols_expected_mse(1.0, 10, 10) == float("inf")
+
+
+def test_linear_encoder_features_span_the_inputs():
+    """A frozen linear encoder of width >= d keeps all information: its refit head is least
+    squares on the raw inputs (the linear case of Huang et al.)."""
+    torch.manual_seed(0)
+    masks = torch.tensor([[1, 1, 0]], dtype=torch.bool)
+    model = StackedLateFusion((3, 2, 4), 5, "linear", 1, masks, [3])
+    x = torch.randn(1, 300, 9)
+    y = (x[0, :, :5] @ torch.arange(5.0)).double().numpy() + np.random.default_rng(0).normal(size=300)
+    (z,) = model_features(model, x)
+    assert z.shape == (300, 10)  # only the subset's blocks, width 5 each
+    beta, c = fit_linear_head(z[:200], y[:200])
+    enc = head_mse(z[200:], y[200:], beta, c)
+    raw = x[0, :, :5].double().numpy()
+    beta_r, c_r = fit_linear_head(raw[:200], y[:200])
+    assert enc == pytest.approx(head_mse(raw[200:], y[200:], beta_r, c_r), rel=1e-6)

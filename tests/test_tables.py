@@ -1,0 +1,42 @@
+import polars as pl
+import pytest
+
+from dgl.tables import huang_table4, huang_table4_markdown, is_huang2021_setting
+
+
+def metrics_frame():
+    rows = []
+    for enc, shift in (("linear", 0.0), ("relu", 5.0)):
+        for seed, value in enumerate([100.0, 102.0, 104.0]):
+            rows.append({
+                "seed": seed, "subset": "1", "n_modalities": 1, "encoder": enc, "overlap": 0.0,
+                "test_mse_model": value + shift + 1, "test_mse_refit": value + shift,
+                "bayes_mse_subset": 100.0, "ols_expected_mse": 101.0,
+            })
+    return pl.DataFrame(rows)
+
+
+def test_table4_aggregates_and_checks_paper_tolerance():
+    paper = pl.DataFrame({"subset": ["1"], "overlap": [0.0], "paper_mse": [95.0],
+                          "paper_std": [1.0]})
+    t = huang_table4(metrics_frame(), paper)
+    r = t.row(0, named=True)
+    assert r["linear_mean"] == pytest.approx(102.0) and r["linear_std"] == pytest.approx(2.0)
+    assert r["relu_mean"] == pytest.approx(107.0) and r["linear_n_seeds"] == 3
+    # |102 - 95| = 7 > max(3 * 1, 0.05 * 95 = 4.75)
+    assert r["linear_within_paper_tol"] is False
+    t2 = huang_table4(metrics_frame(), paper.with_columns(pl.lit(3.0).alias("paper_std")))
+    assert t2["linear_within_paper_tol"][0] is True  # 7 <= 9
+    md = huang_table4_markdown(t)
+    assert "102.00 ± 2.00" in md and "outside paper tolerance" in md
+
+
+def test_table4_without_paper_values():
+    t = huang_table4(metrics_frame(), None)
+    assert "linear_within_paper_tol" not in t.columns
+    assert "not in the paper's setting" in huang_table4_markdown(t)
+
+
+def test_paper_setting():
+    assert is_huang2021_setting(4, 100, 7000, 3000)
+    assert not is_huang2021_setting(3, 100, 7000, 3000)

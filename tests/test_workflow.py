@@ -1,0 +1,102 @@
+"""The whole Snakemake workflow on a small config, checked against the exact ground truth."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from synth import all_subsets, format_subset, make_law
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "tests" / "config" / "small.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+#: Tolerance of a linear-encoder cell (mean over seeds of the refit test MSE) around the
+#: least-squares expectation r*(S)(1 + p/(n - p - 1)): 10 % + 0.01. Each seed's test MSE has a
+#: relative sd of about sqrt(2 / n_test) = 2.2 % here, so this is > 5 sd of the seed mean.
+REL_TOL, ABS_TOL = 0.10, 0.01
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("small_study")
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(work), "--cores", "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work
+
+
+@pytest.mark.workflow
+def test_linear_cells_match_least_squares_and_bayes(small_run: Path):
+    table = pl.read_csv(small_run / "results/tables/huang_table4.csv")
+    assert table.height == 9  # 3 subsets x 3 overlaps
+    for r in table.iter_rows(named=True):
+        law = make_law("huang_overlap", n_modalities=3, dim=4, overlap=r["overlap"])
+        subset = tuple(int(m) - 1 for m in r["subset"].split("+"))
+        assert r["bayes_mse"] == pytest.approx(law.bayes_mse(subset), abs=1e-9)
+        assert r["linear_mean"] == pytest.approx(r["ols_expected_mse"], rel=REL_TOL, abs=ABS_TOL)
+        # no model beats the Bayes risk beyond test noise
+        assert r["relu_mean"] >= 0.9 * r["bayes_mse"] - ABS_TOL
+        assert r["linear_n_seeds"] == r["relu_n_seeds"] == 3
+    runs = pl.read_csv(small_run / "results/tables/huang_table4_runs.csv")
+    assert runs.height == 9 * 2 * 3
+    assert (runs["best_epoch"] >= 1).all()
+    md = (small_run / "results/tables/huang_table4.md").read_text()
+    assert md.startswith("| Modalities |") and "not in the paper's setting" in md
+
+
+@pytest.mark.workflow
+def test_bayes_table_covers_every_subset(small_run: Path):
+    bayes = pl.read_csv(small_run / "results/tables/bayes_risk_all_subsets.csv")
+    assert bayes.columns == ["overlap", "subset", "n_modalities", "bayes_mse"]
+    assert bayes.height == 7 * 3
+    for r in bayes.iter_rows(named=True):
+        law = make_law("huang_overlap", n_modalities=3, dim=4, overlap=r["overlap"])
+        subset = tuple(int(m) - 1 for m in r["subset"].split("+"))
+        assert r["bayes_mse"] == pytest.approx(law.bayes_mse(subset), abs=1e-5)
+    assert set(bayes["subset"]) == {format_subset(s) for s in all_subsets(3)}
+    assert (small_run / "results/figures/huang_mse_vs_overlap.png").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_rerun_has_nothing_to_do(small_run: Path):
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(small_run), "--cores", "1",
+                     "--dry-run"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+@pytest.mark.workflow
+def test_lint_is_clean(tmp_path: Path):
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(tmp_path), "--lint"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_invalid_config_stops_before_any_job(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.read_text().replace("overlaps: [1.0, 0.5, 0.0]", "overlaps: [1.5]"))
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(bad), "--directory", str(tmp_path), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "1.5" in proc.stderr and "maximum" in proc.stderr
+    assert not (tmp_path / "work").exists()
+    bad.write_text(SMALL.read_text().replace('subsets: ["1", "1+2", "1+2+3"]', 'subsets: ["1+4"]'))
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(bad), "--directory", str(tmp_path), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0 and "huang2021.subsets" in proc.stderr
