@@ -55,6 +55,8 @@ class StackedLateFusion(nn.Module):
         self.encoder = encoder
         self.out_dim = int(out_dim)
         self.register_buffer("masks", masks)
+        for k in range(n_mod):  # models that see modality k
+            self.register_buffer(f"users_{k}", masks[:, k].nonzero().squeeze(1), persistent=False)
 
         def uniform(gen: torch.Generator, shape: tuple[int, ...], fan_in: int) -> Tensor:
             bound = 1.0 / math.sqrt(fan_in)
@@ -86,14 +88,28 @@ class StackedLateFusion(nn.Module):
         return list(torch.split(x, self.modality_dims, dim=-1))
 
     def encode(self, x: Tensor) -> list[Tensor]:
-        """Masked per-modality features z_k, each [E, B, h]."""
+        """Masked per-modality features z_k, each [E, B, h].
+
+        Encoder k is evaluated only for the models whose subset holds modality k; the other
+        models get exact zeros (no arithmetic is spent on modalities a model does not see).
+        """
         feats = []
+        n_models = self.n_models
         for k, x_k in enumerate(self.split(x)):
-            z = torch.baddbmm(self.enc_bias[k], x_k, self.enc_weight[k])
-            if self.encoder == "relu":
-                z = torch.relu(z)
-            feats.append(z * self.masks[:, k, None, None].to(z.dtype))
+            users = getattr(self, f"users_{k}")
+            if users.numel() == n_models:
+                z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
+            else:
+                z_used = self._encoder(
+                    k, x_k[users], self.enc_bias[k][users], self.enc_weight[k][users]
+                )
+                z = z_used.new_zeros((n_models,) + z_used.shape[1:]).index_copy(0, users, z_used)
+            feats.append(z)
         return feats
+
+    def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
+        z = torch.baddbmm(bias, x_k, weight)
+        return torch.relu(z) if self.encoder == "relu" else z
 
     def head(self, z: Tensor) -> Tensor:
         """Linear head on fused features: [E, B, K h] -> [E, B, o]."""

@@ -10,8 +10,10 @@ Objective of model e: the mean squared error of its minibatch on the standardise
 (y - mu_e) / s_e, mu_e and s_e from its own training rows; the total loss is the sum over e, so
 each model's gradient is its own and Adam (element-wise) keeps the models independent. Each
 model has its own generator for the minibatch order. Early stopping: after every epoch the
-validation MSE of every model is computed; model e keeps the parameters of its best
-validation epoch and is done once ``patience`` epochs pass without improvement; training ends
+validation MSE of every model is computed; an epoch improves on the best one when its MSE
+(on the standardised target, i.e. in units of Var(y)) is lower by more than ``min_delta``;
+model e keeps the parameters of its best validation epoch and is done once ``patience`` epochs
+pass without improvement; training ends
 when all models are done or at ``max_epochs``. The returned parameters are the best ones, with
 the target scaling folded back into the head so predictions are in the target's units.
 """
@@ -38,6 +40,7 @@ class TrainConfig:
     batch_size: int = 256
     max_epochs: int = 200
     patience: int = 10
+    min_delta: float = 0.0
     weight_decay: float = 0.0
     log_every: int = 10
 
@@ -122,7 +125,7 @@ def train_stack(
             per_model.sum().backward()
             opt.step()
         val = _val_mse(model, data, mu, sd)
-        improved = val < best_val
+        improved = val < best_val - cfg.min_delta
         for name, value in model.state_dict().items():
             if name == "masks":
                 continue
