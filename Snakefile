@@ -9,9 +9,11 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/huang2021.smk"
+include: "workflow/rules/ground_truth.smk"
 
 
 rule all:
     input:
         huang2021_outputs(),
+        ground_truth_outputs(),
     default_target: True

@@ -40,3 +40,38 @@ def plot_mse_vs_overlap(table: pl.DataFrame, exact: pl.DataFrame, path: str | Pa
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def plot_pid_vs_overlap(pid: pl.DataFrame, path: str | Path) -> None:
+    """R, U_1, U_2, S of the pair 1 | 2 against overlap: one row per two-modality SNR setting,
+    one column per synergy strength; solid MMI, dashed I_min."""
+    pairs = pid.filter((pl.col("group_a") == "1") & (pl.col("group_b") == "2"))
+    settings = [s for s in pairs["setting"].unique(maintain_order=True)
+                if len(pairs.filter(pl.col("setting") == s)["snr"][0].split(",")) == 2]
+    strengths = sorted(pairs["synergy_strength"].unique())
+    fig, axes = plt.subplots(len(settings), len(strengths), squeeze=False, sharex=True, sharey=True,
+                             figsize=(3.2 * len(strengths), 2.8 * len(settings)))
+    atoms = [("redundancy", "R", "tab:blue"), ("unique_a", "U₁", "tab:orange"),
+             ("unique_b", "U₂", "tab:green"), ("synergy", "S", "tab:red")]
+    for i, setting in enumerate(settings):
+        for j, strength in enumerate(strengths):
+            ax = axes[i][j]
+            sel = pairs.filter((pl.col("setting") == setting)
+                               & (pl.col("synergy_strength") == strength))
+            for name, style in (("mmi", "-"), ("imin", "--")):
+                rows = sel.filter(pl.col("pid") == name).sort("overlap")
+                for col, label, colour in atoms:
+                    ax.plot(rows["overlap"], rows[col], style, color=colour, marker=".",
+                            label=f"{label} ({'MMI' if name == 'mmi' else 'I_min'})")
+            snr = sel["snr"][0] if sel.height else ""
+            ax.set_title(f"{setting} (SNR {snr}), synergy {strength:g}", fontsize=8)
+            ax.grid(alpha=0.3)
+            if i == len(settings) - 1:
+                ax.set_xlabel("overlap ρ")
+            if j == 0:
+                ax.set_ylabel("nats")
+    axes[0][-1].legend(fontsize=6, ncol=2)
+    fig.suptitle("PID of I(y; x₁, x₂), latent_classes generator (exact posteriors)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

@@ -10,13 +10,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from synth.law import LinearGaussianLaw
+from synth.law import ClassConditionalGaussianLaw, LinearGaussianLaw
 from synth.registry import Registry
 
-GENERATORS: Registry[Callable[..., LinearGaussianLaw]] = Registry("generator")
+Law = LinearGaussianLaw | ClassConditionalGaussianLaw
+GENERATORS: Registry[Callable[..., Law]] = Registry("generator")
 
 
-def make_law(name: str, **params: Any) -> LinearGaussianLaw:
+def make_law(name: str, **params: Any) -> Law:
     """The law of the generator registered as ``name`` with knobs ``params``."""
     return GENERATORS.get(name)(**params)
 
@@ -56,3 +57,137 @@ def huang_overlap(
     if target_noise_var > 0:
         loading[-1, -1] = np.sqrt(target_noise_var)
     return LinearGaussianLaw(loading=loading, modality_dims=(d,) * k)
+
+
+def _class_means(rng: np.random.Generator, n_classes: int, dim: int) -> np.ndarray:
+    """C class means in R^dim, centred over classes and scaled so that the between-class
+    variance per coordinate, averaged over coordinates, is exactly 1."""
+    if dim == 0:
+        return np.zeros((n_classes, 0))
+    mu = rng.standard_normal((n_classes, dim))
+    mu -= mu.mean(axis=0)
+    return mu / np.sqrt((mu**2).mean())
+
+
+def _rotation(rng: np.random.Generator, dim: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+@GENERATORS.register("latent_classes")
+def latent_classes(
+    snr: list[float] = (4.0, 1.0),
+    overlap: float = 0.5,
+    n_classes: int = 10,
+    shared_dim: int = 4,
+    unique_dim: int = 4,
+    nuisance_dims: int | list[int] = 8,
+    synergy: float = 0.0,
+    separation: float = 1.0,
+    shared_noise: str = "nested",
+    structure_seed: int = 0,
+) -> ClassConditionalGaussianLaw:
+    """Classification with dialled overlap, imbalance and synergy; K = len(snr) modalities.
+
+    y is uniform on C classes. Latent class means (fixed by ``structure_seed``): a shared block
+    mu_s[y] in R^{q_s} and, per modality k, a unique block mu_k[y] in R^{q_u}, each with
+    between-class variance 1 per coordinate (times ``separation``^2). Modality k sees, before a
+    fixed random rotation R_k of R^{d_k},
+
+        [ sqrt(rho) mu_s[y] + xi_k ;  sqrt(1 - rho) mu_k[y] + zeta_k ;  nu_k ;  (t_k) ],
+
+    - overlap rho: the share of each modality's between-class variance carried by the shared
+      block (rho = 1: all modalities carry the same information about y; rho = 0: each its own);
+    - snr_k: between-class variance per signal coordinate over the noise variance
+      sigma_k^2 = 1/snr_k; zeta_k ~ N(0, sigma_k^2 I) and the nuisance coordinates
+      nu_k ~ N(0, sigma_k^2 I) (``nuisance_dims``) are independent across modalities;
+    - ``shared_noise``: 'nested' makes the shared-block noise xi_k a degradation of every
+      cleaner modality's (Cov(xi_j, xi_k) = min(sigma_j^2, sigma_k^2) I): equal SNRs then give
+      identical views, and a noisier modality's shared view is a garbling of a cleaner one's.
+      'independent' draws xi_k ~ N(0, sigma_k^2 I) independently, so two views of the shared
+      block average their noise (information that a min-MI decomposition counts as synergy);
+    - synergy strength r in [0, 1): modalities 1 and 2 carry one more coordinate each, t_1 and
+      t_2, N(0, 1) marginally with Corr(t_1, t_2 | y) = +r for even y and -r for odd y: no
+      information about y in either alone, only in their interaction (the class covariances
+      then differ, and the Bayes posterior is quadratic). Present for K >= 2 whatever r is, so
+      every setting of the knobs has the same dimensions.
+
+    d_k = q_s + q_u + nuisance_k (+ 1 for modalities 1 and 2 when K >= 2).
+    """
+    snr_arr = np.asarray(snr, dtype=float)
+    k = len(snr_arr)
+    if k < 1:
+        raise ValueError("snr needs one entry per modality (K >= 1)")
+    if np.any(~np.isfinite(snr_arr)) or np.any(snr_arr <= 0):
+        raise ValueError(f"snr entries must be positive and finite, got {list(snr)}")
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must lie in [0, 1], got {overlap}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    if not 0.0 <= synergy < 1.0:
+        raise ValueError(f"synergy must lie in [0, 1), got {synergy}")
+    if synergy > 0 and k < 2:
+        raise ValueError("synergy needs at least two modalities")
+    if shared_noise not in ("nested", "independent"):
+        raise ValueError(f"shared_noise must be 'nested' or 'independent', got {shared_noise!r}")
+    if shared_dim < 0 or unique_dim < 0 or shared_dim + unique_dim == 0:
+        raise ValueError("shared_dim and unique_dim must be >= 0, not both 0")
+    nuis = [int(nuisance_dims)] * k if np.isscalar(nuisance_dims) else [int(v) for v in nuisance_dims]
+    if len(nuis) != k or min(nuis) < 0:
+        raise ValueError(f"nuisance_dims: one non-negative entry per modality, got {nuisance_dims}")
+    if separation <= 0:
+        raise ValueError(f"separation must be positive, got {separation}")
+
+    rng = np.random.default_rng(structure_seed)
+    qs, qu, c, rho = shared_dim, unique_dim, n_classes, float(overlap)
+    mu_s = _class_means(rng, c, qs) * separation
+    mu_u = [_class_means(rng, c, qu) * separation for _ in range(k)]
+    syn = [1 if (k >= 2 and m < 2) else 0 for m in range(k)]
+    dims = [qs + qu + nuis[m] + syn[m] for m in range(k)]
+    rotations = [_rotation(rng, d) for d in dims]
+
+    sigma = 1.0 / np.sqrt(snr_arr)
+    # latent layout: shared-noise blocks (K x q_s) | unique noise (K x q_u) | nuisance | synergy (2)
+    n_lat = k * qs + k * qu + sum(nuis) + (2 if k >= 2 else 0)
+    off_u, off_n = k * qs, k * qs + k * qu
+    off_syn = off_n + sum(nuis)
+    order = np.argsort(sigma, kind="stable")
+    rank = np.empty(k, dtype=int)
+    rank[order] = np.arange(k)
+    sorted_var = np.concatenate([[0.0], sigma[order] ** 2])
+
+    means = np.zeros((c, sum(dims)))
+    loadings = np.zeros((c, sum(dims), n_lat))
+    row = 0
+    nuis_start = off_n
+    for m in range(k):
+        mean_m = np.zeros((c, dims[m]))
+        mean_m[:, :qs] = np.sqrt(rho) * mu_s
+        mean_m[:, qs : qs + qu] = np.sqrt(1.0 - rho) * mu_u[m]
+        load_m = np.zeros((c, dims[m], n_lat))
+        eye_s = np.eye(qs)
+        if shared_noise == "nested":
+            for j in range(rank[m] + 1):  # increments of every cleaner-or-equal modality
+                inc = np.sqrt(sorted_var[j + 1] - sorted_var[j])
+                load_m[:, :qs, j * qs : (j + 1) * qs] = inc * eye_s
+        else:
+            load_m[:, :qs, m * qs : (m + 1) * qs] = sigma[m] * eye_s
+        load_m[:, qs : qs + qu, off_u + m * qu : off_u + (m + 1) * qu] = sigma[m] * np.eye(qu)
+        load_m[:, qs + qu : qs + qu + nuis[m], nuis_start : nuis_start + nuis[m]] = (
+            sigma[m] * np.eye(nuis[m])
+        )
+        nuis_start += nuis[m]
+        if syn[m]:
+            last = dims[m] - 1
+            if m == 0:
+                load_m[:, last, off_syn] = 1.0
+            else:
+                r = synergy * np.where(np.arange(c) % 2 == 0, 1.0, -1.0)
+                load_m[:, last, off_syn] = r
+                load_m[:, last, off_syn + 1] = np.sqrt(1.0 - r**2)
+        means[:, row : row + dims[m]] = mean_m @ rotations[m].T
+        loadings[:, row : row + dims[m]] = np.einsum("de,cem->cdm", rotations[m], load_m)
+        row += dims[m]
+    return ClassConditionalGaussianLaw(
+        priors=np.full(c, 1.0 / c), means=means, loadings=loadings, modality_dims=tuple(dims)
+    )

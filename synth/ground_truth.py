@@ -32,3 +32,69 @@ def bayes_mse_table(
                 "bayes_mse": law.bayes_mse(subset),
             })
     return pl.DataFrame(rows)
+
+
+def pid_pairs(n_modalities: int) -> list[tuple[Subset, Subset]]:
+    """The pairs of modality groups (A, B) whose PID is tabulated: every pair of single
+    modalities, and every split of all K modalities into two groups (A holds the lowest
+    modality of the split, so each split appears once)."""
+    singles = [((i,), (j,)) for i in range(n_modalities) for j in range(i + 1, n_modalities)]
+    everything = set(range(n_modalities))
+    splits = []
+    for a in all_subsets(n_modalities):
+        b = tuple(sorted(everything - set(a)))
+        if b and 0 in a and (len(a) > 1 or len(b) > 1):
+            splits.append((a, b))
+    return singles + splits
+
+
+def classification_truth(
+    generator: str, params: dict[str, Any], seed: int, halfwidth: float, max_samples: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Exact ground truth of one classification generator setting: a frame with one row per
+    subset (Bayes accuracy with its 95 % half-width, Bayes cross-entropy H(y|x_S), I(x_S; y),
+    in nats) and a frame with one row per (pair, PID definition)."""
+    from synth.information import classification_information, pid_imin_classification, pid_mmi
+
+    law = make_law(generator, **params)
+    subsets = all_subsets(law.n_modalities)
+    infos = classification_information(law, subsets, seed, halfwidth=halfwidth,
+                                       max_samples=max_samples)
+    by_subset = {i.subset: i for i in infos}
+    subset_rows = [{
+        "subset": format_subset(i.subset),
+        "n_modalities": len(i.subset),
+        "bayes_accuracy": i.bayes_accuracy,
+        "bayes_accuracy_hw95": i.bayes_accuracy_hw,
+        "bayes_cross_entropy": i.cross_entropy,
+        "bayes_cross_entropy_hw95": i.cross_entropy_hw,
+        "mutual_information": i.mutual_information,
+        "mutual_information_hw95": i.mutual_information_hw,
+        "n_mc_samples": i.n_samples,
+    } for i in infos]
+    pid_rows = []
+    for a, b in pid_pairs(law.n_modalities):
+        ia, ib, iab = by_subset[a], by_subset[b], by_subset[tuple(sorted(a + b))]
+        for name, atoms in (
+            ("mmi", pid_mmi(ia.mutual_information, ib.mutual_information, iab.mutual_information)),
+            ("imin", pid_imin_classification(ia, ib, iab, law.priors)),
+        ):
+            pid_rows.append({"group_a": format_subset(a), "group_b": format_subset(b),
+                             "pid": name, **atoms})
+    return pl.DataFrame(subset_rows), pl.DataFrame(pid_rows)
+
+
+def regression_pid(generator: str, params: dict[str, Any], overlaps: Sequence[float]) -> pl.DataFrame:
+    """MMI and I_min PIDs (nats) of a linear-Gaussian regression generator for every pair of
+    :func:`pid_pairs`, at every overlap; exact (I_min by quadrature over y)."""
+    from synth.information import gaussian_mutual_information, pid_imin_regression, pid_mmi
+
+    rows = []
+    for rho in overlaps:
+        law = make_law(generator, **params, overlap=float(rho))
+        for a, b in pid_pairs(law.n_modalities):
+            mi = [gaussian_mutual_information(law, s) for s in (a, b, tuple(sorted(a + b)))]
+            for name, atoms in (("mmi", pid_mmi(*mi)), ("imin", pid_imin_regression(law, a, b))):
+                rows.append({"overlap": float(rho), "group_a": format_subset(a),
+                             "group_b": format_subset(b), "pid": name, **atoms})
+    return pl.DataFrame(rows)

@@ -116,3 +116,141 @@ class LinearGaussianLaw:
         c_sy = sigma[cols, -1]
         explained = c_sy @ psd_pinv(sigma[np.ix_(cols, cols)]) @ c_sy
         return max(float(sigma[-1, -1] - explained), 0.0)
+
+
+@dataclass(frozen=True)
+class ClassConditionalGaussianLaw:
+    """Law of (x, y) with y ~ Categorical(priors) and x | y = c ~ N(m_c, Sigma_c), given as
+
+        x = m_c + L_c w,   w ~ N(0, I_m),   Sigma_c = L_c L_c^T,
+
+    ``means [C, D]``, ``loadings [C, D, m]`` (the same latents w for every class, so draws under
+    different knob settings can share random numbers). Any subset S of modalities keeps the
+    form: x_S | y = c ~ N(m_{c,S}, Sigma_{c,SS}), so the posterior
+
+        p(c | x_S) = pi_c N(x_S; m_{c,S}, Sigma_{c,SS}) / sum_c' pi_c' N(x_S; m_{c',S}, Sigma_{c',SS})
+
+    is exact: linear in x_S (LDA) when every Sigma_c is equal, quadratic (QDA) otherwise.
+    """
+
+    priors: np.ndarray
+    means: np.ndarray
+    loadings: np.ndarray
+    modality_dims: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        c, d = self.means.shape
+        if self.priors.shape != (c,) or not np.isclose(self.priors.sum(), 1.0):
+            raise ValueError("priors must be a probability vector, one entry per class")
+        if self.loadings.shape[:2] != (c, d) or d != sum(self.modality_dims):
+            raise ValueError(
+                f"loadings must be [C, D, m] with D = sum(modality_dims) = "
+                f"{sum(self.modality_dims)}; got means {self.means.shape}, "
+                f"loadings {self.loadings.shape}"
+            )
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def n_modalities(self) -> int:
+        return len(self.modality_dims)
+
+    @property
+    def input_dim(self) -> int:
+        return sum(self.modality_dims)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.loadings.shape[2])
+
+    def columns(self, subset: Subset) -> np.ndarray:
+        """Indices of the input coordinates of the modalities in ``subset``."""
+        starts = np.concatenate([[0], np.cumsum(self.modality_dims)])
+        return np.concatenate(
+            [np.arange(starts[k], starts[k + 1]) for k in sorted(subset)]
+        ).astype(np.int64)
+
+    def covariances(self) -> np.ndarray:
+        """Sigma_c = L_c L_c^T, shape [C, D, D]."""
+        return np.einsum("cdm,cem->cde", self.loadings, self.loadings)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """n draws: x [n, D] and integer labels y [n]. Labels are drawn before the latents, so
+        two laws with the same C, priors and latent dimension share random numbers."""
+        y = rng.choice(self.n_classes, size=n, p=self.priors)
+        w = rng.standard_normal((n, self.latent_dim))
+        x = np.empty((n, self.input_dim))
+        for c in range(self.n_classes):
+            rows = y == c
+            x[rows] = self.means[c] + w[rows] @ self.loadings[c].T
+        return x, y
+
+    def log_posterior(self, x_s: np.ndarray, subset: Subset) -> np.ndarray:
+        """log p(c | x_S) for rows ``x_s [n, |x_S|]`` (the subset's columns), shape [n, C]."""
+        return self.posterior(subset)(x_s)
+
+    def posterior(self, subset: Subset) -> "SubsetPosterior":
+        """The exact posterior of a subset, factorised once for repeated use."""
+        cols = self.columns(subset)
+        covs = self.covariances()[:, cols][:, :, cols]
+        # classes sharing a covariance share one factorisation (LDA: a single one)
+        groups: dict[bytes, list[int]] = {}
+        for c in range(self.n_classes):
+            groups.setdefault(np.round(covs[c], 12).tobytes(), []).append(c)
+        factors = []
+        for members in groups.values():
+            vals, vecs = np.linalg.eigh(covs[members[0]])
+            keep = vals > 1e-10 * vals.max()
+            whiten = vecs[:, keep] / np.sqrt(vals[keep])
+            factors.append((members, whiten, np.log(vals[keep]).sum(),
+                            self.means[members][:, cols] @ whiten))
+        return SubsetPosterior(np.log(self.priors), factors)
+
+    def binary_bayes_error(self, subset: Subset) -> float:
+        """Closed form for two classes with one shared covariance (LDA):
+        Bayes error = pi_0 Phi(-Delta/2 - t/Delta) + pi_1 Phi(-Delta/2 + t/Delta), with Delta the
+        Mahalanobis distance between the class means and t = log(pi_0/pi_1)."""
+        from scipy.stats import norm
+
+        if self.n_classes != 2:
+            raise ValueError("binary_bayes_error needs exactly two classes")
+        cols = self.columns(subset)
+        covs = self.covariances()[:, cols][:, :, cols]
+        if not np.allclose(covs[0], covs[1]):
+            raise ValueError("binary_bayes_error needs a covariance shared by both classes")
+        diff = self.means[1, cols] - self.means[0, cols]
+        delta = float(np.sqrt(diff @ psd_pinv(covs[0]) @ diff))
+        if delta == 0.0:
+            return float(self.priors.min())
+        t = float(np.log(self.priors[0] / self.priors[1]))
+        return float(
+            self.priors[0] * norm.cdf(-delta / 2 - t / delta)
+            + self.priors[1] * norm.cdf(-delta / 2 + t / delta)
+        )
+
+
+def _logsumexp(a: np.ndarray) -> np.ndarray:
+    top = a.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
+
+
+class SubsetPosterior:
+    """log p(c | x_S) of a :class:`ClassConditionalGaussianLaw`: for each group of classes with
+    a common covariance, a whitening W (Sigma^+ = W W^T on its range) and its log
+    pseudo-determinant; log N(x; m_c, Sigma) = -1/2 ||W^T (x - m_c)||^2 - 1/2 log|Sigma| + const."""
+
+    def __init__(self, log_prior: np.ndarray, factors: list) -> None:
+        self.log_prior = log_prior
+        self.factors = factors
+
+    def __call__(self, x_s: np.ndarray) -> np.ndarray:
+        loglik = np.empty((x_s.shape[0], self.log_prior.shape[0]))
+        for members, whiten, log_det, white_means in self.factors:
+            zx = x_s @ whiten
+            sq = (zx**2).sum(axis=1, keepdims=True) - 2 * zx @ white_means.T + (
+                white_means**2).sum(axis=1)
+            loglik[:, members] = -0.5 * (sq + log_det)
+        logits = loglik + self.log_prior
+        return logits - _logsumexp(logits)

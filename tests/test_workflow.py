@@ -100,3 +100,22 @@ def test_invalid_config_stops_before_any_job(tmp_path: Path):
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode != 0 and "huang2021.subsets" in proc.stderr
+
+
+@pytest.mark.workflow
+def test_ground_truth_tables(small_run: Path):
+    truth = pl.read_csv(small_run / "results/tables/ground_truth.csv",
+                        schema_overrides={"subset": pl.String, "snr": pl.String})
+    # settings 'equal' (K=2: 3 subsets) and 'three' (K=3: 7 subsets), 2 overlaps x 2 synergies
+    assert truth.height == (3 + 7) * 2 * 2
+    assert (truth["bayes_accuracy_hw95"] < 0.01).all()
+    assert ((truth["bayes_accuracy"] > 0.25) & (truth["bayes_accuracy"] <= 1)).all()
+    pid = pl.read_csv(small_run / "results/tables/ground_truth_pid.csv",
+                      schema_overrides={"group_a": pl.String, "group_b": pl.String})
+    atoms = pid["redundancy"] + pid["unique_a"] + pid["unique_b"] + pid["synergy"]
+    assert (atoms - pid["i_ab"]).abs().max() < 1e-9
+    md = (small_run / "results/tables/ground_truth.md").read_text()
+    assert md.count("— held") == 3 and "NOT held" not in md
+    assert (small_run / "results/figures/pid_vs_overlap.png").stat().st_size > 10_000
+    reg = pl.read_csv(small_run / "results/tables/pid_regression.csv")
+    assert set(reg["overlap"]) == {0.0, 0.5, 1.0}

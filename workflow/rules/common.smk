@@ -21,6 +21,19 @@ def _check_cross_fields(cfg):
             parse_subset(text, section["n_modalities"])
         except ValueError as err:
             raise ValueError(f"config key huang2021.subsets: {err}") from None
+    cls = cfg["ground_truth"]["classification"]
+    nuisance = cls["params"].get("nuisance_dims", 0)
+    for name, snr in cls["snr_settings"].items():
+        if not isinstance(nuisance, int) and len(nuisance) != len(snr):
+            raise ValueError(
+                f"config key ground_truth.classification.params.nuisance_dims: one entry per "
+                f"modality, but snr_settings.{name} has {len(snr)} modalities"
+            )
+        if len(snr) < 2 and any(r > 0 for r in cls["synergy"]):
+            raise ValueError(
+                f"config key ground_truth.classification.synergy: synergy > 0 needs two "
+                f"modalities, but snr_settings.{name} has one"
+            )
 
 
 _check_cross_fields(config)
@@ -34,6 +47,7 @@ def overlap_tag(rho):
 wildcard_constraints:
     overlap=r"[0-9]+(\.[0-9]+)?",
     encoder="linear|relu",
+    setting=r"[A-Za-z0-9_]+",
 
 
 # --- Huang et al. 2021 study -----------------------------------------------------
@@ -60,3 +74,29 @@ def huang2021_law_params(wildcards):
     }
 
 
+
+
+# --- exact ground truth of the generators -------------------------------------------
+TRUTH = config["ground_truth"]
+TRUTH_WORK = f"{WORK}/ground_truth"
+
+
+def ground_truth_outputs():
+    return [
+        f"{RESULTS}/tables/ground_truth.csv",
+        f"{RESULTS}/tables/ground_truth_pid.csv",
+        f"{RESULTS}/tables/ground_truth.md",
+        f"{RESULTS}/tables/pid_regression.csv",
+        f"{RESULTS}/figures/pid_vs_overlap.png",
+    ]
+
+
+def truth_setting_params(wildcards):
+    """The grid of one named SNR setting: every overlap x synergy combination."""
+    cls = TRUTH["classification"]
+    return {
+        "generator": cls["generator"],
+        "base": dict(cls["params"], snr=cls["snr_settings"][wildcards.setting]),
+        "overlaps": cls["overlaps"],
+        "synergy": cls["synergy"],
+    }

@@ -6,12 +6,12 @@ import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.logs import configure
-from dgl.tables import huang_table4, huang_table4_markdown, is_huang2021_setting
+from dgl.tables import huang_table4, huang_table4_markdown, is_huang2021_setting, read_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
-metrics = pl.concat([pl.read_csv(p) for p in sm.input.metrics], how="vertical")
-paper = pl.read_csv(sm.input.paper, comment_prefix="#")
+metrics = pl.concat([read_table(p) for p in sm.input.metrics], how="vertical")
+paper = read_table(sm.input.paper, comment_prefix="#")
 if not is_huang2021_setting(**sm.params.setting):
     paper = None
 table = huang_table4(metrics, paper)
