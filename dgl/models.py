@@ -7,8 +7,9 @@ Model e of the stack, on modalities x_1..x_K (x_k in R^{d_k}):
     masking  z_k = m_{e,k} g_k(x_k), m_{e,k} = 1 if modality k is in the model's subset S_e,
              else 0 (a model on S sees exactly the modalities of S: the zeroed blocks carry
              no signal and receive no gradient);
-    fusion   z = concat(z_1, ..., z_K) in R^{K h};
-    head     f(x) = z V + c,  V in R^{K h x o}.
+    fusion   z = concat(z_1, ..., z_K) in R^{K h} ('concat', default) or z = sum_k z_k in R^h
+             ('sum');
+    head     f(x) = z V + c,  V in R^{K h x o} (concat) or R^{h x o} (sum).
 
 Every parameter carries a leading model axis of size E, so one ``torch.baddbmm`` per modality
 evaluates all E models at once. Model e is initialised from its own seed exactly as a single
@@ -25,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 ENCODERS = ("linear", "relu")
+FUSIONS = ("concat", "sum")
 
 
 class StackedLateFusion(nn.Module):
@@ -38,10 +40,14 @@ class StackedLateFusion(nn.Module):
         out_dim: int,
         masks: Tensor,
         seeds: Sequence[int],
+        fusion: str = "concat",
     ) -> None:
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; known encoders: {list(ENCODERS)}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; known fusions: {list(FUSIONS)}")
+        self.fusion = fusion
         masks = torch.as_tensor(masks, dtype=torch.bool)
         n_models, n_mod = masks.shape
         if n_mod != len(modality_dims):
@@ -65,7 +71,7 @@ class StackedLateFusion(nn.Module):
         enc_w = [[] for _ in self.modality_dims]
         enc_b = [[] for _ in self.modality_dims]
         head_w, head_b = [], []
-        fused = len(self.modality_dims) * self.width
+        fused = len(self.modality_dims) * self.width if fusion == "concat" else self.width
         for seed in seeds:
             gen = torch.Generator().manual_seed(int(seed))
             for k, d in enumerate(self.modality_dims):
@@ -111,9 +117,25 @@ class StackedLateFusion(nn.Module):
         z = torch.baddbmm(bias, x_k, weight)
         return torch.relu(z) if self.encoder == "relu" else z
 
-    def head(self, z: Tensor) -> Tensor:
-        """Linear head on fused features: [E, B, K h] -> [E, B, o]."""
-        return torch.baddbmm(self.head_bias, z, self.head_weight)
+    def fuse(self, feats: list[Tensor]) -> Tensor:
+        """Fusion of the per-modality features: concatenation or sum."""
+        return torch.cat(feats, dim=-1) if self.fusion == "concat" else torch.stack(feats).sum(0)
+
+    @staticmethod
+    def only(feats: list[Tensor], k: int) -> list[Tensor]:
+        """(0, ..., z_k, ..., 0): the features of modality k alone."""
+        return [z if j == k else torch.zeros_like(z) for j, z in enumerate(feats)]
+
+    @staticmethod
+    def without(feats: list[Tensor], k: int) -> list[Tensor]:
+        """(z_1, ..., 0_k, ..., z_K): every modality but k."""
+        return [torch.zeros_like(z) if j == k else z for j, z in enumerate(feats)]
+
+    def head(self, z: Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        """Linear head on fused features, [E, B, F] -> [E, B, o]; ``weight``/``bias`` replace the
+        head's own parameters (e.g. detached copies)."""
+        return torch.baddbmm(self.head_bias if bias is None else bias, z,
+                             self.head_weight if weight is None else weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(torch.cat(self.encode(x), dim=-1))
+        return self.head(self.fuse(self.encode(x)))

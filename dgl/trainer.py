@@ -1,21 +1,31 @@
 """One batched trainer: E independent models, one optimiser step for all of them.
 
-The data of the whole stack lives on the device as tensors ``x [G, n, D]``, ``y [G, n, o]``
-(G datasets, e.g. one per seed). Model e trains on rows ``train_idx[e]`` of dataset
-``group[e]``, is early-stopped on rows ``val_idx[e]`` and never sees anything else (the test
-rows are not passed in). Minibatches are drawn by index from those tensors: no DataLoader, no
-host-device copies per step.
+The data of the whole stack lives on the device as tensors ``x [G, n, D]`` and ``y`` (G
+datasets, e.g. one per seed; y ``[G, n, o]`` floats for regression, ``[G, n]`` class indices
+for classification). Model e trains on rows ``train_idx[e]`` of dataset ``group[e]``, is
+early-stopped on rows ``val_idx[e]`` and never sees anything else (the test rows are not
+passed in). Minibatches are drawn by index from those tensors: no DataLoader, no host-device
+copies per step.
 
-Objective of model e: the mean squared error of its minibatch on the standardised target
-(y - mu_e) / s_e, mu_e and s_e from its own training rows; the total loss is the sum over e, so
-each model's gradient is its own and Adam (element-wise) keeps the models independent. Each
-model has its own generator for the minibatch order. Early stopping: after every epoch the
-validation MSE of every model is computed; an epoch improves on the best one when its MSE
-(on the standardised target, i.e. in units of Var(y)) is lower by more than ``min_delta``;
-model e keeps the parameters of its best validation epoch and is done once ``patience`` epochs
-pass without improvement; training ends
-when all models are done or at ``max_epochs``. The returned parameters are the best ones, with
-the target scaling folded back into the head so predictions are in the target's units.
+Task loss of model e on a minibatch: the mean squared error on the standardised target
+(y - mu_e) / s_e (mu_e, s_e from its own training rows) for regression, the mean cross-entropy
+for classification. The training method (:mod:`dgl.methods`, default ``joint``) turns the
+per-model losses into one scalar whose gradient is every model's own update (a sum over e);
+Adam and SGD act element-wise, so the models stay independent. Each model has its own
+generator for the minibatch order.
+
+Early stopping: after every epoch the validation loss of every model (task loss of the
+method's predictions, standardised units for regression) is computed; an epoch improves on the
+best one when its loss is lower by more than ``min_delta``; model e keeps the parameters of its
+best validation epoch and is done once ``patience`` epochs pass without improvement; training
+ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
+the best validation checkpoint). For regression the target scaling is folded back into the
+head, so predictions are in the target's units.
+
+Gradient instrumentation (``grad_probe_every`` > 0): every that many steps, for every model
+and encoder k, the norms of the gradients with respect to encoder k's parameters of the
+multimodal loss L(h(fuse(z))) and of the unimodal loss L(h(fuse(0, .., z_k, .., 0))) (shared
+head), whatever the method uses for its update.
 """
 
 from __future__ import annotations
@@ -27,9 +37,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from dgl.methods import Method, make_method
 from dgl.models import StackedLateFusion
 
 log = logging.getLogger(__name__)
+
+TASKS = ("regression", "classification")
+OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,14 @@ class TrainConfig:
     patience: int = 10
     min_delta: float = 0.0
     weight_decay: float = 0.0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    grad_probe_every: int = 0
     log_every: int = 10
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {list(OPTIMIZERS)}")
 
 
 @dataclass
@@ -56,7 +77,7 @@ class StackData:
     val_idx: Tensor
 
     def rows(self, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D], y [E, B, o]."""
+        """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D] and y [E, B(, o)]."""
         g = self.group[:, None]
         return self.x[g, idx], self.y[g, idx]
 
@@ -66,10 +87,18 @@ class TrainResult:
     """Per-model outcome of :func:`train_stack`."""
 
     best_epoch: Tensor
-    best_val_mse: Tensor
+    best_val_loss: Tensor
     epochs_run: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    grad_steps: list[int] = field(default_factory=list)
+    grad_multi: Tensor | None = None  # [n_probes, K, E]
+    grad_uni: Tensor | None = None  # [n_probes, K, E]
+    extra: torch.nn.Module | None = None
+
+    @property
+    def best_val_mse(self) -> Tensor:  # regression name of the same number
+        return self.best_val_loss
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,74 +112,151 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _target_scaling(data: StackData) -> tuple[Tensor, Tensor]:
-    y = data.rows(data.train_idx)[1]
-    return y.mean(dim=1, keepdim=True), y.std(dim=1, keepdim=True).clamp_min(1e-12)
+def mse_per_model(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error of each model: [E, B, o] x [E, B, o] -> [E]."""
+    return ((pred - target) ** 2).mean(dim=(1, 2))
 
 
-@torch.no_grad()
-def _val_mse(model: StackedLateFusion, data: StackData, mu: Tensor, sd: Tensor) -> Tensor:
-    """Validation MSE of every model, on the standardised target, over all validation rows."""
-    total = torch.zeros(model.n_models, device=data.x.device)
-    n_val = data.val_idx.shape[1]
-    for start in range(0, n_val, 4096):
-        x, y = data.rows(data.val_idx[:, start : start + 4096])
-        total += ((model(x) - (y - mu) / sd) ** 2).sum(dim=(1, 2))
-    return total / (n_val * model.out_dim)
+def ce_per_model(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean cross-entropy of each model: logits [E, B, C], class indices [E, B] -> [E]."""
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+    return ce.view(target.shape).mean(dim=1)
+
+
+def encoder_gradient_norms(model: StackedLateFusion, x: Tensor, y: Tensor, task_loss
+                           ) -> tuple[Tensor, Tensor]:
+    """||d L_multi / d theta_k|| and ||d L_uni,k / d theta_k|| per model: two [K, E] tensors
+    (theta_k = encoder k's weight and bias; the shared head is used for both losses)."""
+    feats = model.encode(x)
+    multi = task_loss(model.head(model.fuse(feats)), y).sum()
+    multi_norms, uni_norms = [], []
+    for k in range(len(feats)):
+        params = [model.enc_weight[k], model.enc_bias[k]]
+        g_multi = torch.autograd.grad(multi, params, retain_graph=True, allow_unused=True)
+        uni = task_loss(model.head(model.fuse(model.only(feats, k))), y).sum()
+        g_uni = torch.autograd.grad(uni, params, retain_graph=True, allow_unused=True)
+        for grads, out in ((g_multi, multi_norms), (g_uni, uni_norms)):
+            sq = sum((g.flatten(1) ** 2).sum(1) for g in grads if g is not None)
+            out.append(torch.sqrt(sq) * model.masks[:, k].to(x.dtype))
+    return torch.stack(multi_norms).detach(), torch.stack(uni_norms).detach()
 
 
 def train_stack(
-    model: StackedLateFusion, data: StackData, cfg: TrainConfig, seeds: list[int]
+    model: StackedLateFusion,
+    data: StackData,
+    cfg: TrainConfig,
+    seeds: list[int],
+    task: str = "regression",
+    method: Method | None = None,
 ) -> TrainResult:
-    """Train every model of ``model`` jointly on its modalities; see the module docstring."""
+    """Train every model of ``model`` with ``method``; see the module docstring."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known tasks: {list(TASKS)}")
+    method = method if method is not None else make_method("joint")
+    method.check(model)
     device = data.x.device
     n_models, n_train = data.train_idx.shape
-    mu, sd = _target_scaling(data)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if task == "regression":
+        y_fit = data.rows(data.train_idx)[1]
+        mu, sd = y_fit.mean(dim=1, keepdim=True), y_fit.std(dim=1, keepdim=True).clamp_min(1e-12)
+        task_loss = mse_per_model
+
+        def target(y: Tensor) -> Tensor:
+            return (y - mu) / sd
+    else:
+        task_loss = ce_per_model
+
+        def target(y: Tensor) -> Tensor:
+            return y
+
+    extra = method.setup(model)
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    modules = {"model": model, **({"extra": extra} if extra is not None else {})}
+
+    @torch.no_grad()
+    def validate() -> tuple[Tensor, Tensor | None]:
+        total = torch.zeros(n_models, device=device)
+        correct = torch.zeros(n_models, device=device)
+        n_val = data.val_idx.shape[1]
+        for start in range(0, n_val, 4096):
+            x, y = data.rows(data.val_idx[:, start : start + 4096])
+            logits = method.logits(model, extra, x)
+            total += task_loss(logits, target(y)) * x.shape[1]
+            if task == "classification":
+                correct += (logits.argmax(-1) == y).sum(dim=1)
+        return total / n_val, (correct / n_val if task == "classification" else None)
+
+    def snapshot() -> dict[str, dict[str, Tensor]]:
+        return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                for name, m in modules.items()}
+
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    best_val = _val_mse(model, data, mu, sd)
+    best = snapshot()
+    best_val, _ = validate()
     best_epoch = torch.zeros(n_models, dtype=torch.long, device=device)
     since_best = torch.zeros(n_models, dtype=torch.long, device=device)
     history: list[dict[str, float]] = []
+    grad_steps, grad_multi, grad_uni = [], [], []
     t0 = time.perf_counter()
+    step = 0
     epoch = 0
     for epoch in range(1, cfg.max_epochs + 1):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in gens]).to(device)
         order = data.train_idx.gather(1, order)
         for start in range(0, n_train, cfg.batch_size):
             x, y = data.rows(order[:, start : start + cfg.batch_size])
-            per_model = ((model(x) - (y - mu) / sd) ** 2).mean(dim=(1, 2))
+            y = target(y)
+            if cfg.grad_probe_every and step % cfg.grad_probe_every == 0:
+                g_m, g_u = encoder_gradient_norms(model, x, y, task_loss)
+                grad_steps.append(step)
+                grad_multi.append(g_m.cpu())
+                grad_uni.append(g_u.cpu())
+            loss = method.loss(model, extra, x, y, task_loss)
             opt.zero_grad(set_to_none=True)
-            per_model.sum().backward()
+            loss.backward()
+            method.after_backward(model, extra, x, y)
             opt.step()
-        val = _val_mse(model, data, mu, sd)
+            step += 1
+        val, val_acc = validate()
         improved = val < best_val - cfg.min_delta
-        for name, value in model.state_dict().items():
-            if name == "masks":
-                continue
-            shape = (n_models,) + (1,) * (value.dim() - 1)
-            best[name] = torch.where(improved.view(shape), value.detach(), best[name])
+        for name, m in modules.items():
+            for key, value in m.state_dict().items():
+                if key == "masks":
+                    continue
+                shape = (n_models,) + (1,) * (value.dim() - 1)
+                best[name][key] = torch.where(improved.view(shape), value.detach(), best[name][key])
         best_val = torch.where(improved, val, best_val)
         best_epoch = torch.where(improved, epoch, best_epoch)
         since_best = torch.where(improved, 0, since_best + 1)
         done = since_best >= cfg.patience
-        history.append({"epoch": epoch, "val_mse_mean": float(val.mean()), "done": int(done.sum())})
+        row = {"epoch": epoch, "val_loss_mean": float(val.mean()), "done": int(done.sum())}
+        if val_acc is not None:
+            row["val_acc_mean"] = float(val_acc.mean())
+        history.append(row)
         if epoch % cfg.log_every == 0 or bool(done.all()):
-            log.info(
-                "epoch %d: mean val MSE %.4f, %d/%d models stopped, %.1fs",
-                epoch, float(val.mean()), int(done.sum()), n_models, time.perf_counter() - t0,
-            )
+            log.info("epoch %d: mean val loss %.4f, %d/%d models stopped, %.1fs", epoch,
+                     float(val.mean()), int(done.sum()), n_models, time.perf_counter() - t0)
         if bool(done.all()):
             break
-    model.load_state_dict(best)
-    with torch.no_grad():  # fold the target scaling back into the head
-        model.head_weight.mul_(sd)
-        model.head_bias.mul_(sd).add_(mu)
+    for name, m in modules.items():
+        m.load_state_dict(best[name])
+    if task == "regression":
+        with torch.no_grad():  # fold the target scaling back into the head
+            model.head_weight.mul_(sd)
+            model.head_bias.mul_(sd).add_(mu)
     return TrainResult(
         best_epoch=best_epoch.cpu(),
-        best_val_mse=best_val.cpu(),
+        best_val_loss=best_val.cpu(),
         epochs_run=epoch,
         seconds=time.perf_counter() - t0,
         history=history,
+        grad_steps=grad_steps,
+        grad_multi=torch.stack(grad_multi) if grad_multi else None,
+        grad_uni=torch.stack(grad_uni) if grad_uni else None,
+        extra=extra,
     )

@@ -113,9 +113,9 @@ def test_ground_truth_tables(small_run: Path):
     pid = pl.read_csv(small_run / "results/tables/ground_truth_pid.csv",
                       schema_overrides={"group_a": pl.String, "group_b": pl.String})
     atoms = pid["redundancy"] + pid["unique_a"] + pid["unique_b"] + pid["synergy"]
-    assert (atoms - pid["i_ab"]).abs().max() < 1e-9
+    assert (atoms - pid["i_ab"]).abs().max() < 1e-5  # CSV keeps 6 decimals
     md = (small_run / "results/tables/ground_truth.md").read_text()
-    assert md.count("— held") == 3 and "NOT held" not in md
+    assert md.count("— held") == 3 and "NOT held" not in md, md[:2000]
     assert (small_run / "results/figures/pid_vs_overlap.png").stat().st_size > 10_000
     reg = pl.read_csv(small_run / "results/tables/pid_regression.csv")
     assert set(reg["overlap"]) == {0.0, 0.5, 1.0}
