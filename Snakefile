@@ -10,10 +10,12 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/huang2021.smk"
 include: "workflow/rules/ground_truth.smk"
+include: "workflow/rules/imbalance.smk"
 
 
 rule all:
     input:
         huang2021_outputs(),
         ground_truth_outputs(),
+        imbalance_outputs(),
     default_target: True

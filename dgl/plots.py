@@ -75,3 +75,43 @@ def plot_pid_vs_overlap(pid: pl.DataFrame, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def plot_gradient_ratio(gradients: pl.DataFrame, sweep: pl.DataFrame, path: str | Path,
+                        overlap: float | None = None) -> None:
+    """|g_multi| / |g_uni| per encoder over training (fraction of steps, 20 bins, mean over
+    seeds), for the options chosen on validation; rows: settings, columns: methods that use
+    the shared head; one line per modality. ``overlap``: which rho to show (default: the middle
+    of those present)."""
+    chosen = sweep.filter(pl.col("chosen")).select("setting", "overlap", "tag")
+    g = gradients.join(chosen, on=["setting", "overlap", "tag"], how="semi")
+    rhos = sorted(g["overlap"].unique())
+    rho = overlap if overlap is not None else rhos[len(rhos) // 2]
+    g = g.filter(pl.col("overlap") == rho).with_columns(
+        (pl.col("g_multi") / pl.col("g_uni")).alias("ratio"),
+        (pl.col("progress") * 20).floor().clip(0, 19).alias("bin"))
+    methods = [m for m in ("joint", "dgl", "dgl_pid", "ogm_ge") if m in set(g["variant"])]
+    settings = list(g["setting"].unique(maintain_order=True))
+    fig, axes = plt.subplots(len(settings), len(methods), squeeze=False, sharex=True,
+                             sharey=True, figsize=(3.0 * len(methods), 2.5 * len(settings)))
+    for i, setting in enumerate(settings):
+        for j, method in enumerate(methods):
+            ax = axes[i][j]
+            sel = g.filter((pl.col("setting") == setting) & (pl.col("variant") == method))
+            for m in sorted(sel["modality"].unique()):
+                curve = (sel.filter(pl.col("modality") == m).group_by("bin")
+                         .agg(pl.col("ratio").mean()).sort("bin"))
+                ax.plot((curve["bin"] + 0.5) / 20, curve["ratio"], marker=".", label=f"encoder {m}")
+            ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+            ax.set_yscale("log")
+            ax.set_title(f"{setting}, {method}", fontsize=8)
+            ax.grid(alpha=0.3)
+            if i == len(settings) - 1:
+                ax.set_xlabel("fraction of training")
+            if j == 0:
+                ax.set_ylabel("|g_multi| / |g_uni|")
+    axes[0][0].legend(fontsize=6)
+    fig.suptitle(f"Gradient suppression per encoder (ρ = {rho:g})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)

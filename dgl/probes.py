@@ -24,8 +24,8 @@ def _standardise(z: Tensor) -> tuple[Tensor, Tensor]:
     return mu, sd
 
 
-def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 500,
-              tol: float = 1e-9) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 300,
+              tol: float = 1e-7) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Fit probes on features ``z [E, n, h]`` and labels ``y [E, n]`` (float64 internally).
     Returns (V [E, h, C], c [E, 1, C], mu, sd), the features being standardised by (mu, sd)
     of the training rows first (this does not change the optimum of an unregularised probe)."""

@@ -153,3 +153,206 @@ def evaluate_regression_cell(
             "epochs_run": bundle["epochs_run"],
         })
     return pl.DataFrame(rows)
+
+
+# --- classification cells (the imbalance study) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassificationSpec:
+    """Model e of a classification stack: the dataset it trains on (index into the cell's
+    datasets, with its overlap and seed for the tables) and its modality subset."""
+
+    dataset: int
+    overlap: float
+    seed: int
+    subset: str
+
+
+def train_classification_stack(
+    x: np.ndarray,
+    y: np.ndarray,
+    splits: Splits,
+    modality_dims: tuple[int, ...],
+    specs: list[ClassificationSpec],
+    n_classes: int,
+    method_name: str,
+    method_options: dict,
+    encoder: str,
+    width: int,
+    fusion: str,
+    cfg: TrainConfig,
+    tag: str,
+    device: str = "cpu",
+) -> dict:
+    """Train one stack (one method with fixed options) on datasets ``x [G, n, D]``, labels
+    ``y [G, n]``; ``tag`` names the variant in seeds and tables. Returns a bundle."""
+    from dgl.methods import make_method
+
+    dev = resolve_device(device)
+    n_models = len(specs)
+    group = torch.tensor([s.dataset for s in specs], dtype=torch.long)
+    data = StackData(
+        x=torch.as_tensor(x[:, : splits.n_train], dtype=torch.float32, device=dev),
+        y=torch.as_tensor(y[:, : splits.n_train], dtype=torch.long, device=dev),
+        group=group.to(dev),
+        train_idx=torch.arange(splits.n_fit).expand(n_models, -1).contiguous().to(dev),
+        val_idx=torch.arange(splits.n_fit, splits.n_train).expand(n_models, -1).contiguous().to(dev),
+    )
+    init_seeds = [derive_seed(s.seed, "init", s.subset, tag) for s in specs]
+    order_seeds = [derive_seed(s.seed, "order", s.subset, tag) for s in specs]
+    options = dict(method_options)
+    if method_name == "ogm_ge":
+        options.setdefault("seed", derive_seed(specs[0].seed, "ogm_noise", tag))
+    method = make_method(method_name, **options)
+    model = StackedLateFusion(modality_dims, width, encoder, n_classes,
+                              _masks_from_subsets([s.subset for s in specs], len(modality_dims)),
+                              init_seeds, fusion=fusion).to(dev)
+    result = train_stack(model, data, cfg, order_seeds, task="classification", method=method)
+    return {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        "extra_state": ({k: v.cpu() for k, v in result.extra.state_dict().items()}
+                        if result.extra is not None else None),
+        "model": {"modality_dims": modality_dims, "width": width, "encoder": encoder,
+                  "out_dim": n_classes, "fusion": fusion},
+        "method": method_name,
+        "method_options": options,
+        "tag": tag,
+        "specs": [asdict(s) for s in specs],
+        "init_seeds": init_seeds,
+        "order_seeds": order_seeds,
+        "train_config": asdict(cfg),
+        "best_epoch": result.best_epoch.tolist(),
+        "epochs_run": result.epochs_run,
+        "train_seconds": result.seconds,
+        "history": result.history,
+        "grad_steps": result.grad_steps,
+        "grad_multi": result.grad_multi,
+        "grad_uni": result.grad_uni,
+        "device": str(dev),
+    }
+
+
+def _masks_from_subsets(subsets: list[str], n_modalities: int) -> torch.Tensor:
+    masks = torch.zeros(len(subsets), n_modalities, dtype=torch.bool)
+    for e, text in enumerate(subsets):
+        masks[e, list(parse_subset(text, n_modalities))] = True
+    return masks
+
+
+def load_classification_stack(bundle: dict):
+    """Rebuild (model, method, extra) of a classification bundle on the CPU."""
+    from dgl.methods import make_method
+
+    m = bundle["model"]
+    model = StackedLateFusion(m["modality_dims"], m["width"], m["encoder"], m["out_dim"],
+                              bundle["state_dict"]["masks"], bundle["init_seeds"],
+                              fusion=m["fusion"])
+    model.load_state_dict(bundle["state_dict"])
+    method = make_method(bundle["method"], **bundle["method_options"])
+    extra = method.setup(model)
+    if extra is not None:
+        extra.load_state_dict(bundle["extra_state"])
+    return model, method, extra
+
+
+@torch.no_grad()
+def _accuracy_ce(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+    return ((logits.argmax(-1) == y).double().mean(1).numpy(),
+            ce.view(y.shape).double().mean(1).numpy())
+
+
+def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray,
+                                  splits: Splits) -> pl.DataFrame:
+    """One row per (model, modality in its subset): fused validation and test accuracy / CE of
+    the method's predictions, and the linear probe of that modality's frozen encoder (fitted
+    on the training rows, evaluated on the test rows)."""
+    from dgl.probes import fit_probe, probe_metrics
+
+    model, method, extra = load_classification_stack(bundle)
+    specs = [ClassificationSpec(**s) for s in bundle["specs"]]
+    group = [s.dataset for s in specs]
+    xt = torch.as_tensor(x[group], dtype=torch.float32)
+    yt = torch.as_tensor(y[group], dtype=torch.long)
+    fit, val, test = splits.fit_rows(), splits.val_rows(), splits.test_rows()
+    with torch.no_grad():
+        logits = torch.cat([method.logits(model, extra, xt[:, i : i + 8192])
+                            for i in range(0, xt.shape[1], 8192)], dim=1)
+        feats = [torch.cat(parts, dim=1) for parts in zip(*[
+            model.encode(xt[:, i : i + 8192]) for i in range(0, xt.shape[1], 8192)])]
+    val_acc, val_ce = _accuracy_ce(logits[:, val], yt[:, val])
+    test_acc, test_ce = _accuracy_ce(logits[:, test], yt[:, test])
+    masks = model.masks
+    rows = []
+    for k in range(len(model.modality_dims)):
+        users = masks[:, k].nonzero().squeeze(1)
+        if users.numel() == 0:
+            continue
+        probe = fit_probe(feats[k][users][:, fit], yt[users][:, fit], model.out_dim)
+        p_acc, p_ce = probe_metrics(feats[k][users][:, test], yt[users][:, test], probe)
+        for j, e in enumerate(users.tolist()):
+            rows.append({
+                "tag": bundle["tag"], "method": bundle["method"],
+                "options": json_options(bundle["method_options"]),
+                "overlap": specs[e].overlap, "seed": specs[e].seed, "subset": specs[e].subset,
+                "modality": k + 1,
+                "val_acc": float(val_acc[e]), "val_ce": float(val_ce[e]),
+                "test_acc": float(test_acc[e]), "test_ce": float(test_ce[e]),
+                "probe_acc": float(p_acc[j]), "probe_ce": float(p_ce[j]),
+                "best_epoch": bundle["best_epoch"][e], "epochs_run": bundle["epochs_run"],
+            })
+    return pl.DataFrame(rows)
+
+
+def json_options(options: dict) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in sorted(options.items()) if k != "seed"}, sort_keys=True)
+
+
+def gradient_frame(bundle: dict) -> pl.DataFrame:
+    """The gradient-norm trace of a bundle: one row per (probe step, model, modality)."""
+    if bundle["grad_multi"] is None:
+        return pl.DataFrame()
+    specs = [ClassificationSpec(**s) for s in bundle["specs"]]
+    gm, gu = bundle["grad_multi"].numpy(), bundle["grad_uni"].numpy()  # [P, K, E]
+    total = max(bundle["grad_steps"][-1], 1)
+    rows = []
+    for p, step in enumerate(bundle["grad_steps"]):
+        for k in range(gm.shape[1]):
+            for e, spec in enumerate(specs):
+                if gu[p, k, e] == 0 and gm[p, k, e] == 0:
+                    continue
+                rows.append({"tag": bundle["tag"], "method": bundle["method"],
+                             "overlap": spec.overlap, "seed": spec.seed, "subset": spec.subset,
+                             "modality": k + 1, "step": step, "progress": step / total,
+                             "g_multi": float(gm[p, k, e]), "g_uni": float(gu[p, k, e])})
+    return pl.DataFrame(rows)
+
+
+def expand_variants(variants: dict) -> list[dict]:
+    """Config variants -> one entry per trained configuration: {'variant', 'method', 'options',
+    'tag'}; every combination of a variant's ``sweep`` values is one entry (tag names it)."""
+    import itertools
+
+    out = []
+    for name, spec in variants.items():
+        sweep = spec.get("sweep", {}) or {}
+        keys = sorted(sweep)
+        for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
+            options = dict(spec.get("options", {}) or {}, **dict(zip(keys, values)))
+            tag = name + "".join(f"_{k}{v:g}" if isinstance(v, (int, float)) else f"_{k}{v}"
+                                 for k, v in zip(keys, values))
+            out.append({"variant": name, "method": spec["method"], "options": options, "tag": tag})
+    return out
+
+
+def imbalance_specs(method: str, overlaps: list[float], seeds: list[int], n_modalities: int
+                    ) -> list[ClassificationSpec]:
+    """The models of one stack: every (overlap, seed) dataset, on all modalities, or one model
+    per modality for ``unimodal``. Dataset index = overlap index * len(seeds) + seed index."""
+    subsets = ([str(k + 1) for k in range(n_modalities)] if method == "unimodal"
+               else ["+".join(str(k + 1) for k in range(n_modalities))])
+    return [ClassificationSpec(dataset=i * len(seeds) + j, overlap=float(rho), seed=s, subset=sub)
+            for i, rho in enumerate(overlaps) for j, s in enumerate(seeds) for sub in subsets]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import polars as pl
 
 #: Columns that hold names, never numbers (a subset "1" must stay the string "1").
-TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method")
+TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method",
+                "variant", "tag", "options")
 
 
 def read_table(path, **kwargs) -> pl.DataFrame:
@@ -241,4 +242,194 @@ def ground_truth_markdown(subsets: pl.DataFrame, pid: pl.DataFrame, regression: 
               "Exact (Gaussian). For a scalar Gaussian target I_min coincides with MMI.", ""]
     reg = regression.filter(pl.col("group_a").is_in(["1"]) & pl.col("group_b").is_in(["2", "2+3+4", "2+3"]))
     lines += _grid_table(reg, ["group_a", "group_b", "pid"], _atoms)
+    return "\n".join(lines) + "\n"
+
+
+# --- the imbalance study ------------------------------------------------------------------
+
+
+def _model_rows(metrics: pl.DataFrame) -> pl.DataFrame:
+    """One row per trained model (metrics has one per model and modality)."""
+    return metrics.unique(["setting", "overlap", "tag", "seed", "subset"], keep="first",
+                          maintain_order=True)
+
+
+def select_variants(metrics: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Choose each variant's swept options on validation: per (setting, overlap, variant), the
+    tag with the highest mean fused validation accuracy over seeds (never the test set).
+    Returns (metrics of the chosen tags, the sweep table with a ``chosen`` column)."""
+    sweep = (_model_rows(metrics)
+             .group_by(["setting", "overlap", "variant", "tag", "options"])
+             .agg(pl.col("val_acc").mean().alias("val_acc_mean"),
+                  pl.col("val_acc").std().alias("val_acc_std"),
+                  pl.col("test_acc").mean().alias("test_acc_mean"), pl.len().alias("n_models"))
+             .sort(["setting", "overlap", "variant", "tag"]))
+    best = sweep.sort("val_acc_mean", descending=True).group_by(
+        ["setting", "overlap", "variant"]).first().select("setting", "overlap", "variant", "tag")
+    sweep = sweep.join(best.with_columns(pl.lit(True).alias("chosen")),
+                       on=["setting", "overlap", "variant", "tag"], how="left").with_columns(
+        pl.col("chosen").fill_null(False))
+    chosen = metrics.join(best, on=["setting", "overlap", "variant", "tag"], how="semi")
+    return chosen, sweep
+
+
+def imbalance_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """One row per (setting, overlap, method row, modality): fused test accuracy of the method
+    (mean, std over seeds), that modality's linear-probe accuracy and CE, the exact Bayes
+    accuracy / CE of the modality alone and of all modalities, per-modality eta (Bayes minus
+    probe accuracy; probe CE minus Bayes CE) and the imbalance degree (largest minus smallest
+    probe accuracy of the model's modalities, mean over seeds). Unimodal models appear as
+    rows ``unimodal_m<k>``."""
+    rows = chosen.with_columns(
+        pl.when(pl.col("method") == "unimodal")
+        .then(pl.concat_str([pl.lit("unimodal_m"), pl.col("subset")]))
+        .otherwise(pl.col("variant")).alias("row"))
+    keys = ["setting", "overlap", "row"]
+    degree = (rows.group_by(keys + ["seed"])
+              .agg((pl.col("probe_acc").max() - pl.col("probe_acc").min()).alias("d"),
+                   pl.len().alias("k"))
+              .group_by(keys).agg(pl.col("d").mean().alias("imbalance_degree"),
+                                  pl.col("d").std().alias("imbalance_degree_std"),
+                                  pl.col("k").max().alias("k")))
+    per_mod = rows.group_by(keys + ["modality"]).agg(
+        pl.col("test_acc").mean().alias("fused_test_acc"),
+        pl.col("test_acc").std().alias("fused_test_acc_std"),
+        pl.col("probe_acc").mean().alias("probe_acc"),
+        pl.col("probe_acc").std().alias("probe_acc_std"),
+        pl.col("probe_ce").mean().alias("probe_ce"),
+        pl.col("tag").first().alias("chosen_tag"),
+        pl.len().alias("n_seeds"))
+    t = truth.select("setting", "overlap", "subset", "bayes_accuracy", "bayes_accuracy_hw95",
+                     "bayes_cross_entropy")
+    mod_truth = t.filter(~pl.col("subset").str.contains(r"\+")).with_columns(
+        pl.col("subset").cast(pl.Int64).alias("modality")).drop("subset").rename(
+        {"bayes_accuracy": "bayes_acc_modality", "bayes_accuracy_hw95": "bayes_acc_modality_hw95",
+         "bayes_cross_entropy": "bayes_ce_modality"})
+    full = (t.with_columns(pl.col("subset").str.count_matches(r"\+").alias("plus"))
+            .sort("plus", descending=True).group_by(["setting", "overlap"]).first()
+            .select("setting", "overlap", pl.col("bayes_accuracy").alias("bayes_acc_all")))
+    out = (per_mod.join(degree, on=keys).join(mod_truth, on=["setting", "overlap", "modality"])
+           .join(full, on=["setting", "overlap"])
+           .with_columns((pl.col("bayes_acc_modality") - pl.col("probe_acc")).alias("eta_acc"),
+                         (pl.col("probe_ce") - pl.col("bayes_ce_modality")).alias("eta_ce")))
+    return out.sort(["setting", "overlap", "row", "modality"])
+
+
+def _hardest(snr: list[float]) -> set[int]:
+    low = min(snr)
+    return {k + 1 for k, v in enumerate(snr) if v == low}
+
+
+def imbalance_findings(table: pl.DataFrame, settings: dict[str, list[float]]) -> list[str]:
+    """Sentences computed from the table: does DGL (and DGL+PID) raise the probe accuracy of
+    the hardest modality over joint training, and by how much."""
+    out = []
+    for a, b in (("dgl", "joint"), ("dgl_pid", "dgl"), ("dgl_pid", "joint"), ("ogm_ge", "joint")):
+        diffs = []
+        for setting, snr in settings.items():
+            for k in _hardest(snr):
+                sel = table.filter((pl.col("setting") == setting) & (pl.col("modality") == k))
+                pa = sel.filter(pl.col("row") == a).select("overlap", pl.col("probe_acc").alias("a"))
+                pb = sel.filter(pl.col("row") == b).select("overlap", pl.col("probe_acc").alias("b"))
+                diffs += (pa.join(pb, on="overlap").select(pl.col("a") - pl.col("b"))
+                          .to_series().to_list())
+        if diffs:
+            wins = sum(d > 0 for d in diffs)
+            out.append(f"- Probe accuracy of the hardest modality, {a} minus {b}: mean "
+                       f"{sum(diffs) / len(diffs) * 100:+.2f} points over {len(diffs)} "
+                       f"(setting, overlap, modality) cells; {a} higher in {wins}.")
+    return out
+
+
+def imbalance_markdown(table: pl.DataFrame, sweep: pl.DataFrame,
+                       settings: dict[str, list[float]]) -> str:
+    lines = ["# The imbalance study", "",
+             "Every method trains the same late-fusion model (ReLU encoders, concatenation, linear "
+             "head) with the same optimiser and epochs; swept options (DGL alpha, DGL+PID alpha "
+             "and beta_0) are chosen per setting and overlap on the validation split "
+             "(`imbalance_sweep.csv`). Cells: mean ± std over seeds. *probe*: accuracy of the "
+             "best linear head on that modality's frozen encoder (test rows); *Bayes*: exact "
+             "accuracy of that modality alone; *eta*: probe cross-entropy minus the exact "
+             "Bayes cross-entropy of the modality (nats); *degree*: largest minus smallest "
+             "probe accuracy.", "", "## Findings", "", *imbalance_findings(table, settings), ""]
+    for (setting, rho), grp in table.group_by(["setting", "overlap"], maintain_order=True):
+        snr = ",".join(f"{v:g}" for v in settings[setting])
+        lines += [f"## `{setting}` (SNR {snr}), ρ = {rho:g} — Bayes accuracy of all "
+                  f"modalities {grp['bayes_acc_all'][0]:.4f}", "",
+                  "| method | fused test acc | per modality: probe acc (Bayes) · eta | degree | options |",
+                  "|---|---|---|---|---|"]
+        for row, r in grp.group_by("row", maintain_order=True):
+            mods = " <br> ".join(
+                f"m{m['modality']}: {m['probe_acc']:.4f} ± {m['probe_acc_std'] or 0:.4f} "
+                f"({m['bayes_acc_modality']:.4f}) · {m['eta_ce']:.3f}"
+                for m in r.sort("modality").iter_rows(named=True))
+            first = r.row(0, named=True)
+            degree = (f"{first['imbalance_degree']:.4f}" if first["k"] > 1 else "–")
+            lines.append(f"| {row[0]} | {first['fused_test_acc']:.4f} ± "
+                         f"{first['fused_test_acc_std'] or 0:.4f} | {mods} | {degree} | "
+                         f"`{first['chosen_tag']}` |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def gradient_table(gradients: pl.DataFrame, chosen: pl.DataFrame) -> pl.DataFrame:
+    """|g_multi|, |g_uni| and their ratio per (setting, overlap, method, modality) at the start
+    (first measurement), middle (nearest to half of training) and end (last), mean over seeds
+    (the ratio is averaged per seed), for the chosen tags only."""
+    tags = chosen.select("setting", "overlap", "tag").unique()
+    g = gradients.join(tags, on=["setting", "overlap", "tag"], how="semi").with_columns(
+        (pl.col("g_multi") / pl.col("g_uni")).alias("ratio"))
+    keys = ["setting", "overlap", "variant", "modality"]
+    last = g.group_by(keys).agg(pl.col("progress").max().alias("p_end"))
+    g = g.join(last, on=keys)
+    out = []
+    for phase, target in (("start", 0.0), ("middle", 0.5), ("end", None)):
+        want = pl.col("p_end") if target is None else pl.lit(target)
+        near = g.with_columns((pl.col("progress") - want).abs().alias("dist"))
+        best = near.group_by(keys).agg(pl.col("dist").min().alias("dmin"))
+        sel = near.join(best, on=keys).filter(pl.col("dist") == pl.col("dmin"))
+        out.append(sel.group_by(keys).agg(
+            pl.col("g_multi").mean().alias(f"g_multi_{phase}"),
+            pl.col("g_uni").mean().alias(f"g_uni_{phase}"),
+            pl.col("ratio").mean().alias(f"ratio_{phase}")))
+    table = out[0].join(out[1], on=keys).join(out[2], on=keys)
+    return table.sort(keys)
+
+
+def gradient_findings(table: pl.DataFrame, settings: dict[str, list[float]]) -> list[str]:
+    """The DGL claim in numbers, for joint training: (1) |g_uni| > |g_multi| on every encoder;
+    (2) the suppression 1 - |g_multi|/|g_uni| is strongest on the hardest modality's encoder."""
+    joint = table.filter(pl.col("variant") == "joint")
+    out = []
+    for phase in ("middle", "end"):
+        below = int((joint[f"ratio_{phase}"] < 1).sum())
+        out.append(f"- Joint training, {phase} of training: |g_multi| < |g_uni| on {below} of "
+                   f"{joint.height} (setting, overlap, encoder) cells; ratio range "
+                   f"{joint[f'ratio_{phase}'].min():.3f} to {joint[f'ratio_{phase}'].max():.3f}.")
+        hits, total = 0, 0
+        for (setting, _), grp in joint.group_by(["setting", "overlap"], maintain_order=True):
+            lowest = grp.sort(f"ratio_{phase}")["modality"][0]
+            hits += int(lowest in _hardest(settings[setting]))
+            total += 1
+        out.append(f"- Joint training, {phase}: the most suppressed encoder is the hardest "
+                   f"modality's in {hits} of {total} (setting, overlap) cells.")
+    return out
+
+
+def gradient_markdown(table: pl.DataFrame, settings: dict[str, list[float]]) -> str:
+    lines = ["# Gradient norms per encoder", "",
+             "|g_multi|: norm of the gradient of the multimodal loss with respect to the "
+             "encoder's parameters; |g_uni|: of that modality's unimodal loss (shared head, other "
+             "features zeroed); both measured on training minibatches whatever the method uses "
+             "to update the encoder; mean over seeds, ratio = |g_multi| / |g_uni| averaged per "
+             "seed. The DGL argument predicts ratio < 1 under joint training, smallest on the "
+             "hard modality's encoder.", "", "## Findings", "",
+             *gradient_findings(table, settings), "",
+             "| setting | ρ | method | modality | start: multi / uni (ratio) | middle | end |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table.iter_rows(named=True):
+        cells = [f"{r[f'g_multi_{p}']:.4f} / {r[f'g_uni_{p}']:.4f} ({r[f'ratio_{p}']:.3f})"
+                 for p in ("start", "middle", "end")]
+        lines.append(f"| {r['setting']} | {r['overlap']:g} | {r['variant']} | {r['modality']} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -69,6 +69,15 @@ def save_datasets(path: str | Path, x: np.ndarray, y: np.ndarray, seeds: list[in
     np.savez(path, x=x, y=y, seeds=np.asarray(seeds))
 
 
+def draw_overlap_datasets(
+    laws: list, seeds: list[int], splits: Splits
+) -> tuple[np.ndarray, np.ndarray]:
+    """Datasets of several laws (e.g. one per overlap) stacked law-major: dataset index
+    i * len(seeds) + j is law i drawn with seed j."""
+    xs, ys = zip(*(draw_datasets(law, seeds, splits) for law in laws))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
 def load_datasets(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
     with np.load(path) as f:
         return f["x"], f["y"], [int(s) for s in f["seeds"]]

@@ -119,3 +119,30 @@ def test_ground_truth_tables(small_run: Path):
     assert (small_run / "results/figures/pid_vs_overlap.png").stat().st_size > 10_000
     reg = pl.read_csv(small_run / "results/tables/pid_regression.csv")
     assert set(reg["overlap"]) == {0.0, 0.5, 1.0}
+
+
+@pytest.mark.workflow
+def test_imbalance_tables(small_run: Path):
+    text = {"setting": pl.String, "row": pl.String, "chosen_tag": pl.String}
+    table = pl.read_csv(small_run / "results/tables/imbalance.csv", schema_overrides=text)
+    # settings k2 (2 modalities) and k3 (3), overlaps 0 and 1; rows: 5 shared-model methods
+    # (one row per modality) + one unimodal row per modality
+    assert table.height == 2 * (5 * 2 + 2) + 2 * (5 * 3 + 3)
+    assert set(table["row"]) == {"joint", "dgl", "dgl_pid", "ogm_ge", "ume", "unimodal_m1",
+                                 "unimodal_m2", "unimodal_m3"}
+    assert (table["n_seeds"] == 2).all()
+    # a linear probe cannot beat the modality's Bayes accuracy beyond test noise (1000 rows)
+    assert (table["probe_acc"] <= table["bayes_acc_modality"] + 0.05).all()
+    assert (table["fused_test_acc"] <= table["bayes_acc_all"] + 0.05).all()
+    sweep = pl.read_csv(small_run / "results/tables/imbalance_sweep.csv", schema_overrides={
+        "setting": pl.String, "variant": pl.String, "tag": pl.String, "options": pl.String})
+    per_group = sweep.group_by("setting", "overlap", "variant").agg(pl.col("chosen").sum())
+    assert (per_group["chosen"] == 1).all()
+    assert set(sweep.filter(pl.col("variant") == "dgl")["tag"]) == {"dgl_alpha1", "dgl_alpha4"}
+    grads = pl.read_csv(small_run / "results/tables/gradients.csv", schema_overrides={
+        "setting": pl.String, "variant": pl.String})
+    assert {"ratio_start", "ratio_middle", "ratio_end"} <= set(grads.columns)
+    assert (grads["g_uni_end"] > 0).all()
+    md = (small_run / "results/tables/imbalance.md").read_text()
+    assert "dgl minus joint" in md
+    assert (small_run / "results/figures/gradient_ratio.png").stat().st_size > 10_000

@@ -100,3 +100,27 @@ def truth_setting_params(wildcards):
         "overlaps": cls["overlaps"],
         "synergy": cls["synergy"],
     }
+
+
+# --- imbalance study --------------------------------------------------------------------
+IMB = config["imbalance"]
+IMB_WORK = f"{WORK}/imbalance"
+
+
+def imbalance_outputs():
+    return [
+        f"{RESULTS}/tables/imbalance.csv",
+        f"{RESULTS}/tables/imbalance.md",
+        f"{RESULTS}/tables/imbalance_sweep.csv",
+        f"{RESULTS}/tables/gradients.csv",
+        f"{RESULTS}/tables/gradients.md",
+        f"{RESULTS}/figures/gradient_ratio.png",
+    ]
+
+
+def imbalance_law_params(wildcards):
+    return {
+        "generator": IMB["generator"],
+        "params": dict(IMB["params"], snr=IMB["settings"][wildcards.setting]),
+        "overlaps": IMB["overlaps"],
+    }

@@ -1,0 +1,159 @@
+"""Gradient routing of every training method, checked exactly against autograd of the losses
+the method is defined by."""
+
+import pytest
+import torch
+
+from dgl.methods import METHODS, make_method
+from dgl.models import StackedLateFusion
+from dgl.trainer import ce_per_model
+
+DIMS = (4, 3, 2)
+
+
+def setup(n_models=2, seed=0, fusion="concat"):
+    gen = torch.Generator().manual_seed(seed)
+    masks = torch.ones(n_models, len(DIMS), dtype=torch.bool)
+    model = StackedLateFusion(DIMS, 5, "relu", 3, masks, list(range(n_models)), fusion=fusion)
+    x = torch.randn(n_models, 16, sum(DIMS), generator=gen)
+    y = torch.randint(0, 3, (n_models, 16), generator=gen)
+    return model, x, y
+
+
+def grads(loss, params):
+    return [g if g is not None else torch.zeros_like(p)
+            for g, p in zip(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True), params)]
+
+
+def enc_params(model, k):
+    return [model.enc_weight[k], model.enc_bias[k]]
+
+
+def head_params(model):
+    return [model.head_weight, model.head_bias]
+
+
+def uni_loss(model, x, y, k):
+    feats = model.encode(x)
+    return ce_per_model(model.head(model.fuse(model.only(feats, k))), y).sum()
+
+
+def multi_loss(model, x, y):
+    return ce_per_model(model(x), y).sum()
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum"])
+def test_dgl_routes_unimodal_gradients_to_encoders_and_multimodal_to_head(fusion):
+    model, x, y = setup(fusion=fusion)
+    method = make_method("dgl", alpha=3.0)
+    model.zero_grad()
+    method.loss(model, None, x, y, ce_per_model).backward()
+    for k in range(len(DIMS)):
+        expected = grads(3.0 * uni_loss(model, x, y, k), enc_params(model, k))
+        for p, g in zip(enc_params(model, k), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+    for p, g in zip(head_params(model), grads(multi_loss(model, x, y), head_params(model))):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+    # the multimodal loss alone sends nothing to any encoder
+    feats = model.encode(x)
+    only_multi = method.multimodal_loss(model, feats, y, ce_per_model).sum()
+    for k in range(len(DIMS)):
+        assert all(float(g.abs().max()) == 0 for g in grads(only_multi, enc_params(model, k)))
+
+
+def test_dgl_pid_unique_loss_reaches_only_its_encoder_and_aux_head():
+    model, x, y = setup()
+    method = make_method("dgl_pid", alpha=2.0, beta0=0.7, beta_schedule="fixed")
+    extra = method.setup(model)
+    feats = model.encode(x)
+    unique = method.unique_losses(model, extra, feats, y, ce_per_model)  # [K, E]
+    for i in range(len(DIMS)):
+        for j in range(len(DIMS)):
+            g = grads(unique[i].sum(), enc_params(model, j))
+            if j == i:
+                assert float(g[0].abs().max()) > 0
+            else:
+                assert all(float(t.abs().max()) == 0 for t in g)
+        assert all(float(t.abs().max()) == 0 for t in grads(unique[i].sum(), head_params(model)))
+        aux = grads(unique[i].sum(), [extra.weight[i], extra.weight[(i + 1) % len(DIMS)]])
+        assert float(aux[0].abs().max()) > 0 and float(aux[1].abs().max()) == 0
+    # total encoder gradient: alpha * unimodal + beta * unique
+    model.zero_grad()
+    extra.zero_grad()
+    method.loss(model, extra, x, y, ce_per_model).backward()
+    for k in range(len(DIMS)):
+        feats = model.encode(x)
+        u = method.unique_losses(model, extra, feats, y, ce_per_model)[k].sum()
+        expected = grads(2.0 * uni_loss(model, x, y, k) + 0.7 * u, enc_params(model, k))
+        for p, g in zip(enc_params(model, k), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-7)
+
+
+def test_dgl_pid_adaptive_beta_is_larger_for_the_weaker_modality():
+    method = make_method("dgl_pid", beta0=1.0, beta_clip=(0.25, 4.0), ema=0.0)
+    uni = torch.tensor([[0.5, 0.2], [1.5, 0.2]])  # [K=2, E=2]: modality 2 weaker in model 1
+    beta = method.betas(uni, torch.ones(2, 2, dtype=torch.bool))
+    torch.testing.assert_close(beta[:, 0], torch.tensor([0.5, 1.5]))  # loss / mean loss
+    torch.testing.assert_close(beta[:, 1], torch.tensor([1.0, 1.0]))
+    off = make_method("dgl_pid", unique_estimator="none")
+    assert off.setup(setup()[0]) is None
+
+
+def test_ogm_ge_scales_encoder_gradients_by_its_coefficients():
+    model, x, y = setup()
+    method = make_method("ogm_ge", alpha=0.8, noise=False)
+    model.zero_grad()
+    method.loss(model, None, x, y, ce_per_model).backward()
+    joint = {k: [p.grad.clone() for p in enc_params(model, k)] for k in range(len(DIMS))}
+    head = [p.grad.clone() for p in head_params(model)]
+    method.after_backward(model, None, x, y)
+    coeff = method.last_coeff  # [K, E]
+    assert float(coeff.min()) < 1.0 and float(coeff.max()) <= 1.0
+    for k in range(len(DIMS)):
+        for p, g in zip(enc_params(model, k), joint[k]):
+            shape = (-1,) + (1,) * (g.dim() - 1)
+            torch.testing.assert_close(p.grad, g * coeff[k].view(shape))
+    for p, g in zip(head_params(model), head):
+        torch.testing.assert_close(p.grad, g)
+    # with generalisation enhancement the gradient gets noise of the gradient's own scale
+    noisy = make_method("ogm_ge", alpha=0.8, noise=True, seed=1)
+    model.zero_grad()
+    noisy.loss(model, None, x, y, ce_per_model).backward()
+    before = model.enc_weight[0].grad.clone()
+    noisy.after_backward(model, None, x, y)
+    assert not torch.allclose(model.enc_weight[0].grad, before * noisy.last_coeff[0].view(-1, 1, 1))
+
+
+def test_ume_trains_separate_heads_and_averages_their_logits():
+    model, x, y = setup()
+    method = make_method("ume")
+    extra = method.setup(model)
+    model.zero_grad()
+    method.loss(model, extra, x, y, ce_per_model).backward()
+    assert model.head_weight.grad is None or float(model.head_weight.grad.abs().max()) == 0
+    feats = model.encode(x)
+    mean = sum(extra(k, z) for k, z in enumerate(feats)) / len(DIMS)
+    torch.testing.assert_close(method.logits(model, extra, x), mean)
+
+
+def test_joint_and_unimodal():
+    model, x, y = setup()
+    model.zero_grad()
+    make_method("joint").loss(model, None, x, y, ce_per_model).backward()
+    for p, g in zip(head_params(model), grads(multi_loss(model, x, y), head_params(model))):
+        torch.testing.assert_close(p.grad, g)
+    with pytest.raises(ValueError, match="one modality"):
+        make_method("unimodal").check(model)
+    single = StackedLateFusion(DIMS, 5, "relu", 3, torch.tensor([[1, 0, 0], [0, 0, 1]],
+                                                                dtype=torch.bool), [0, 1])
+    make_method("unimodal").check(single)
+
+
+def test_registry_of_methods():
+    assert {"unimodal", "joint", "dgl", "dgl_pid", "ogm_ge", "ume"} <= set(METHODS.names())
+    with pytest.raises(KeyError, match="known methods"):
+        make_method("no_such_method")
+    with pytest.raises(ValueError):
+        make_method("dgl", alpha=-1)
+    with pytest.raises(ValueError):
+        make_method("joint", alpha=1)
