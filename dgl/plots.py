@@ -110,7 +110,8 @@ def plot_gradient_ratio(gradients: pl.DataFrame, sweep: pl.DataFrame, path: str 
                 ax.set_xlabel("fraction of training")
             if j == 0:
                 ax.set_ylabel("|g_multi| / |g_uni|")
-    axes[0][0].legend(fontsize=6)
+    for row in axes:
+        row[0].legend(fontsize=6)
     fig.suptitle(f"Gradient suppression per encoder (ρ = {rho:g})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=150)

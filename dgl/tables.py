@@ -321,23 +321,26 @@ def _hardest(snr: list[float]) -> set[int]:
 
 
 def imbalance_findings(table: pl.DataFrame, settings: dict[str, list[float]]) -> list[str]:
-    """Sentences computed from the table: does DGL (and DGL+PID) raise the probe accuracy of
-    the hardest modality over joint training, and by how much."""
+    """Sentences computed from the table: does DGL (and DGL+PID, OGM-GE) raise the probe
+    accuracy of the hardest modality over joint training (or DGL), and by how much, overall
+    and per setting."""
     out = []
     for a, b in (("dgl", "joint"), ("dgl_pid", "dgl"), ("dgl_pid", "joint"), ("ogm_ge", "joint")):
-        diffs = []
+        diffs: dict[str, list[float]] = {}
         for setting, snr in settings.items():
             for k in _hardest(snr):
                 sel = table.filter((pl.col("setting") == setting) & (pl.col("modality") == k))
                 pa = sel.filter(pl.col("row") == a).select("overlap", pl.col("probe_acc").alias("a"))
                 pb = sel.filter(pl.col("row") == b).select("overlap", pl.col("probe_acc").alias("b"))
-                diffs += (pa.join(pb, on="overlap").select(pl.col("a") - pl.col("b"))
-                          .to_series().to_list())
-        if diffs:
-            wins = sum(d > 0 for d in diffs)
+                diffs.setdefault(setting, []).extend(
+                    pa.join(pb, on="overlap").select(pl.col("a") - pl.col("b")).to_series().to_list())
+        every = [d for v in diffs.values() for d in v]
+        if every:
+            per = ", ".join(f"{s}: {sum(v) / len(v) * 100:+.2f}" for s, v in diffs.items() if v)
             out.append(f"- Probe accuracy of the hardest modality, {a} minus {b}: mean "
-                       f"{sum(diffs) / len(diffs) * 100:+.2f} points over {len(diffs)} "
-                       f"(setting, overlap, modality) cells; {a} higher in {wins}.")
+                       f"{sum(every) / len(every) * 100:+.2f} points over {len(every)} "
+                       f"(setting, overlap, modality) cells, {a} higher in "
+                       f"{sum(d > 0 for d in every)}; per setting ({per}).")
     return out
 
 
