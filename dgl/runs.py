@@ -36,10 +36,7 @@ def cell_specs(seeds: list[int], subsets: list[str]) -> list[RunSpec]:
 
 
 def _masks(specs: list[RunSpec], n_modalities: int) -> torch.Tensor:
-    masks = torch.zeros(len(specs), n_modalities, dtype=torch.bool)
-    for e, spec in enumerate(specs):
-        masks[e, list(parse_subset(spec.subset, n_modalities))] = True
-    return masks
+    return _masks_from_subsets([s.subset for s in specs], n_modalities)
 
 
 def train_cell(
@@ -77,8 +74,16 @@ def train_cell(
     ).to(dev)
     result = train_stack(model, data, cfg, order_seeds)
     return {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        **_bundle(model, specs, init_seeds, order_seeds, cfg, result, dev),
         "model": {"modality_dims": modality_dims, "width": width, "encoder": encoder, "out_dim": 1},
+    }
+
+
+def _bundle(model, specs, init_seeds, order_seeds, cfg, result, dev) -> dict:
+    """What every saved stack holds: parameters, the specs and seeds that trace each model to
+    the config, the training budget and its outcome."""
+    return {
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
         "specs": [asdict(s) for s in specs],
         "init_seeds": init_seeds,
         "order_seeds": order_seeds,
@@ -210,7 +215,7 @@ def train_classification_stack(
                               init_seeds, fusion=fusion).to(dev)
     result = train_stack(model, data, cfg, order_seeds, task="classification", method=method)
     return {
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+        **_bundle(model, specs, init_seeds, order_seeds, cfg, result, dev),
         "extra_state": ({k: v.cpu() for k, v in result.extra.state_dict().items()}
                         if result.extra is not None else None),
         "model": {"modality_dims": modality_dims, "width": width, "encoder": encoder,
@@ -218,22 +223,14 @@ def train_classification_stack(
         "method": method_name,
         "method_options": options,
         "tag": tag,
-        "specs": [asdict(s) for s in specs],
-        "init_seeds": init_seeds,
-        "order_seeds": order_seeds,
-        "train_config": asdict(cfg),
-        "best_epoch": result.best_epoch.tolist(),
-        "epochs_run": result.epochs_run,
-        "train_seconds": result.seconds,
-        "history": result.history,
         "grad_steps": result.grad_steps,
         "grad_multi": result.grad_multi,
         "grad_uni": result.grad_uni,
-        "device": str(dev),
     }
 
 
 def _masks_from_subsets(subsets: list[str], n_modalities: int) -> torch.Tensor:
+    """[E, K] booleans: model e sees the modalities of ``subsets[e]`` (e.g. '1+3')."""
     masks = torch.zeros(len(subsets), n_modalities, dtype=torch.bool)
     for e, text in enumerate(subsets):
         masks[e, list(parse_subset(text, n_modalities))] = True

@@ -44,8 +44,29 @@ def psd_rank(matrix: np.ndarray, rtol: float = 1e-10) -> int:
     return int((vals > rtol * max(vals.max(initial=0.0), 0.0)).sum())
 
 
+class _ModalityLayout:
+    """Input coordinates laid out modality after modality (dimensions ``modality_dims``)."""
+
+    modality_dims: tuple[int, ...]
+
+    @property
+    def n_modalities(self) -> int:
+        return len(self.modality_dims)
+
+    @property
+    def input_dim(self) -> int:
+        return sum(self.modality_dims)
+
+    def columns(self, subset: Subset) -> np.ndarray:
+        """Indices of the input coordinates of the modalities in ``subset``."""
+        starts = np.concatenate([[0], np.cumsum(self.modality_dims)])
+        return np.concatenate(
+            [np.arange(starts[k], starts[k + 1]) for k in sorted(subset)]
+        ).astype(np.int64)
+
+
 @dataclass(frozen=True)
-class LinearGaussianLaw:
+class LinearGaussianLaw(_ModalityLayout):
     """Joint Gaussian law of (x_1, ..., x_K, y) given as v = L w, w ~ N(0, I_m).
 
     ``loading`` has one row per input coordinate (modalities stacked in order, dimensions
@@ -64,14 +85,6 @@ class LinearGaussianLaw:
             )
 
     @property
-    def n_modalities(self) -> int:
-        return len(self.modality_dims)
-
-    @property
-    def input_dim(self) -> int:
-        return sum(self.modality_dims)
-
-    @property
     def latent_dim(self) -> int:
         return self.loading.shape[1]
 
@@ -79,13 +92,6 @@ class LinearGaussianLaw:
     def covariance(self) -> np.ndarray:
         """Sigma = L L^T of (x, y); the last row/column is y."""
         return self.loading @ self.loading.T
-
-    def columns(self, subset: Subset) -> np.ndarray:
-        """Indices of the input coordinates of the modalities in ``subset``."""
-        starts = np.concatenate([[0], np.cumsum(self.modality_dims)])
-        return np.concatenate(
-            [np.arange(starts[k], starts[k + 1]) for k in sorted(subset)]
-        ).astype(np.int64)
 
     def sample_latent(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """w ~ N(0, I_m), shape [n, m]. Reusing w across laws gives common random numbers."""
@@ -119,7 +125,7 @@ class LinearGaussianLaw:
 
 
 @dataclass(frozen=True)
-class ClassConditionalGaussianLaw:
+class ClassConditionalGaussianLaw(_ModalityLayout):
     """Law of (x, y) with y ~ Categorical(priors) and x | y = c ~ N(m_c, Sigma_c), given as
 
         x = m_c + L_c w,   w ~ N(0, I_m),   Sigma_c = L_c L_c^T,
@@ -154,23 +160,8 @@ class ClassConditionalGaussianLaw:
         return int(self.means.shape[0])
 
     @property
-    def n_modalities(self) -> int:
-        return len(self.modality_dims)
-
-    @property
-    def input_dim(self) -> int:
-        return sum(self.modality_dims)
-
-    @property
     def latent_dim(self) -> int:
         return int(self.loadings.shape[2])
-
-    def columns(self, subset: Subset) -> np.ndarray:
-        """Indices of the input coordinates of the modalities in ``subset``."""
-        starts = np.concatenate([[0], np.cumsum(self.modality_dims)])
-        return np.concatenate(
-            [np.arange(starts[k], starts[k + 1]) for k in sorted(subset)]
-        ).astype(np.int64)
 
     def covariances(self) -> np.ndarray:
         """Sigma_c = L_c L_c^T, shape [C, D, D]."""
