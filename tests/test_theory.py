@@ -1,0 +1,123 @@
+"""The eta estimator of the theory study on encoders whose eta is known from the generator's
+law: the identity (eta = r*(S) - r*([K]) up to the finite-sample head) and a fixed random
+projection (the Bayes risk of the projected inputs, computed exactly from the law)."""
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from dgl.evaluate import ols_expected_mse
+from dgl.runs import RunSpec, ClassificationSpec
+from dgl.theory import evaluate_fraction, fraction_data, gamma_table, nested_pairs, slack_fit
+from synth import make_law
+from synth.datasets import Splits, draw_datasets
+from synth.ground_truth import classification_truth
+from synth.law import psd_pinv
+
+
+def linear_bundle(weights: list[np.ndarray], subsets: list[str], seeds: list[int],
+                  dims: tuple[int, ...], classification: bool = False, n_classes: int = 1) -> dict:
+    """A saved stack whose encoders are the given fixed linear maps (no bias)."""
+    from dgl.models import StackedLateFusion
+    from dgl.runs import _masks_from_subsets
+
+    width = weights[0].shape[1]
+    specs = [(s, sub) for s in seeds for sub in subsets]
+    masks = _masks_from_subsets([sub for _, sub in specs], len(dims))
+    model = StackedLateFusion(dims, width, "linear", n_classes, masks, list(range(len(specs))))
+    with torch.no_grad():
+        for k, w in enumerate(weights):
+            model.enc_weight[k].copy_(torch.as_tensor(w, dtype=torch.float32).expand(len(specs), -1, -1))
+            model.enc_bias[k].zero_()
+    bundle = {
+        "state_dict": model.state_dict(), "init_seeds": list(range(len(specs))),
+        "model": {"modality_dims": dims, "width": width, "encoder": "linear", "out_dim": n_classes},
+        "best_epoch": [1] * len(specs), "epochs_run": 1,
+    }
+    if classification:
+        bundle.update(method="joint", method_options={}, extra_state=None, tag="fixed",
+                      specs=[vars(ClassificationSpec(dataset=seeds.index(s), overlap=0.0, seed=s,
+                                                     subset=sub)) for s, sub in specs])
+        bundle["model"]["fusion"] = "concat"
+    else:
+        bundle["specs"] = [vars(RunSpec(s, sub)) for s, sub in specs]
+    return bundle
+
+
+def test_identity_encoder_eta_regression():
+    law = make_law("huang_overlap", n_modalities=3, dim=4, overlap=0.3, target_noise_var=0.5)
+    seeds = [0, 1]
+    x, y = draw_datasets(law, seeds, Splits(4000, 20000, 0.5))
+    xf, yf, splits = fraction_data(x, y, 4000, 20000, 1.0, 0.2)
+    bundle = linear_bundle([np.eye(4)] * 3, ["1", "1+2", "1+2+3"], seeds, law.modality_dims)
+    m = evaluate_fraction("regression", bundle, xf, yf, seeds, splits, law)
+    full = law.bayes_mse((0, 1, 2))
+    for r in m.iter_rows(named=True):
+        subset = tuple(int(c) - 1 for c in r["subset"].split("+"))
+        expected = ols_expected_mse(law.bayes_mse(subset), 4 * len(subset), splits.n_fit) - full
+        # test MSE of 20000 fresh rows: relative sd sqrt(2/20000) = 1 %
+        assert r["eta"] == pytest.approx(expected, rel=0.05, abs=0.02)
+        assert r["bayes_risk_all"] == pytest.approx(full)
+
+
+def test_random_projection_eta_regression_matches_the_law():
+    law = make_law("huang_overlap", n_modalities=2, dim=6, overlap=0.2, target_noise_var=0.2)
+    rng = np.random.default_rng(3)
+    proj = [rng.standard_normal((6, 2)) for _ in range(2)]  # each modality squeezed to 2 dims
+    seeds = [0, 1]
+    x, y = draw_datasets(law, seeds, Splits(20000, 20000, 0.5))
+    xf, yf, splits = fraction_data(x, y, 20000, 20000, 1.0, 0.2)
+    bundle = linear_bundle(proj, ["1", "1+2"], seeds, law.modality_dims)
+    m = evaluate_fraction("regression", bundle, xf, yf, seeds, splits, law)
+    sigma = law.covariance
+    for r in m.iter_rows(named=True):
+        subset = tuple(int(c) - 1 for c in r["subset"].split("+"))
+        # Bayes MSE of y given z = P^T x_S, exactly: Var(y) - c^T P (P^T S P)^+ P^T c
+        blocks = [np.zeros((law.input_dim, 2)) for _ in subset]
+        for b, k in zip(blocks, subset):
+            b[law.columns((k,)), :] = proj[k]
+        p = np.hstack(blocks)
+        c = p.T @ sigma[:-1, -1]
+        exact = sigma[-1, -1] - c @ psd_pinv(p.T @ sigma[:-1, :-1] @ p) @ c
+        expected = ols_expected_mse(exact, p.shape[1], splits.n_fit) - law.bayes_mse((0, 1))
+        assert r["eta"] == pytest.approx(expected, rel=0.05)
+        assert r["eta"] > r["bayes_risk_subset"] - r["bayes_risk_all"]  # projection loses information
+
+
+def test_identity_encoder_eta_classification():
+    params = dict(snr=[2.0, 1.0], overlap=0.5, n_classes=3, nuisance_dims=0, shared_dim=2,
+                  unique_dim=2)
+    law = make_law("latent_classes", **params)
+    truth, _ = classification_truth("latent_classes", params, 0, 0.003, 2_000_000)
+    seeds = [0]
+    x, y = draw_datasets(law, seeds, Splits(30000, 30000, 0.5))
+    xf, yf, splits = fraction_data(x, y, 30000, 30000, 1.0, 0.2)
+    dims = law.modality_dims
+    bundle = linear_bundle([np.eye(d) for d in dims], ["1", "2", "1+2"], seeds, dims,
+                           classification=True, n_classes=3)
+    m = evaluate_fraction("classification", bundle, xf, yf, seeds, splits, law, truth)
+    full = truth.filter(pl.col("subset") == "1+2")["bayes_cross_entropy"][0]
+    for r in m.iter_rows(named=True):
+        # LDA posteriors are a softmax of linear functions: the probe is well specified, so its
+        # CE on fresh rows is the Bayes CE of the subset (up to estimation and test noise)
+        assert r["refit_risk"] == pytest.approx(r["bayes_risk_subset"], abs=0.01)
+        assert r["eta"] == pytest.approx(r["bayes_risk_subset"] - full, abs=0.01)
+
+
+def test_gamma_and_slack_tables():
+    rows = []
+    for frac, n in ((0.1, 100), (1.0, 1000)):
+        for seed in range(3):
+            for subset, eta, risk in (("1", 0.5, 0.6 + 1 / np.sqrt(n)), ("1+2", 0.2, 0.25),
+                                      ("2", 0.7, 0.8)):
+                rows.append({"task": "t", "encoder": "e", "overlap": 0.0, "fraction": frac,
+                             "n_train": n, "seed": seed, "subset": subset,
+                             "eta": eta + 0.01 * seed, "model_risk": risk + 0.01 * seed})
+    g = gamma_table(pl.DataFrame(rows), 2)
+    assert set(zip(g["M"], g["N"])) == set(nested_pairs(2))
+    r = g.filter((pl.col("M") == "1+2") & (pl.col("N") == "1") & (pl.col("fraction") == 1.0)).row(0, named=True)
+    assert r["gamma"] == pytest.approx(-0.3) and r["verdict"] == "gamma<=0 beyond noise"
+    assert r["slack"] == pytest.approx((0.25 - 0.6 - 1 / np.sqrt(1000)) + 0.3)
+    fit = slack_fit(g)
+    assert fit.height == 2 and {"c", "r2"} <= set(fit.columns)
