@@ -11,11 +11,10 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/huang2021.smk"
 include: "workflow/rules/ground_truth.smk"
 include: "workflow/rules/imbalance.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:
     input:
-        huang2021_outputs(),
-        ground_truth_outputs(),
-        imbalance_outputs(),
+        all_outputs(),
     default_target: True

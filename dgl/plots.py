@@ -116,3 +116,82 @@ def plot_gradient_ratio(gradients: pl.DataFrame, sweep: pl.DataFrame, path: str 
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def plot_theory(runs: pl.DataFrame, gamma: pl.DataFrame, eta_path: str | Path,
+                accuracy_path: str | Path, gamma_path: str | Path) -> None:
+    """The three figures of the theory study.
+
+    eta against overlap at the full sample (one line per number of modalities, one panel per
+    task and encoder); population risk (accuracy for classification) against the sample
+    fraction, log x, one line per subset, Bayes values dashed (panels: task/encoder x overlap);
+    gamma_S(M, N) against the fraction with 95 % intervals, one line per nested pair."""
+    cells = runs.select("task", "encoder").unique(maintain_order=True).rows()
+    full = runs.filter(pl.col("fraction") == runs["fraction"].max())
+    fig, axes = plt.subplots(1, len(cells), squeeze=False, figsize=(3.6 * len(cells), 3.0))
+    for ax, (task, enc) in zip(axes[0], cells):
+        sel = full.filter((pl.col("task") == task) & (pl.col("encoder") == enc))
+        agg = sel.group_by("overlap", "n_modalities").agg(pl.col("eta").mean(), pl.col("eta").std().alias("sd"))
+        for n in sorted(agg["n_modalities"].unique()):
+            a = agg.filter(pl.col("n_modalities") == n).sort("overlap")
+            ax.errorbar(a["overlap"], a["eta"], yerr=a["sd"], marker="o", capsize=2,
+                        label=f"{n} modalities (mean over subsets)")
+        ax.set_title(f"{task}, {enc} encoder", fontsize=8)
+        ax.set_xlabel("overlap ρ")
+        ax.set_ylabel("η (risk above Bayes of all)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(eta_path, dpi=150)
+    plt.close(fig)
+
+    overlaps = sorted(runs["overlap"].unique())
+    fig, axes = plt.subplots(len(cells), len(overlaps), squeeze=False,
+                             figsize=(3.2 * len(overlaps), 2.8 * len(cells)))
+    for i, (task, enc) in enumerate(cells):
+        for j, rho in enumerate(overlaps):
+            ax = axes[i][j]
+            sel = runs.filter((pl.col("task") == task) & (pl.col("encoder") == enc)
+                              & (pl.col("overlap") == rho))
+            metric, bayes = (("model_acc", "bayes_acc_subset") if task == "classification"
+                             else ("model_risk", "bayes_risk_subset"))
+            for colour, subset in zip(plt.cm.tab10.colors, sorted(sel["subset"].unique(), key=lambda s: (len(s), s))):
+                a = sel.filter(pl.col("subset") == subset).group_by("fraction").agg(
+                    pl.col(metric).mean(), pl.col(bayes).first()).sort("fraction")
+                ax.plot(a["fraction"], a[metric], marker=".", color=colour, label="{" + subset.replace("+", ",") + "}")
+                ax.axhline(a[bayes][0], color=colour, ls="--", lw=0.8)
+            ax.set_xscale("log")
+            if task == "regression":
+                ax.set_yscale("log")
+            ax.set_title(f"{task}, {enc}, ρ = {rho:g}", fontsize=8)
+            ax.set_xlabel("fraction of n_max")
+            ax.set_ylabel("test accuracy" if task == "classification" else "test MSE")
+            ax.grid(alpha=0.3)
+        axes[i][0].legend(fontsize=5, ncol=2)
+    fig.tight_layout()
+    fig.savefig(accuracy_path, dpi=150)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(cells), len(overlaps), squeeze=False, sharex=True,
+                             figsize=(3.2 * len(overlaps), 2.8 * len(cells)))
+    for i, (task, enc) in enumerate(cells):
+        for j, rho in enumerate(overlaps):
+            ax = axes[i][j]
+            sel = gamma.filter((pl.col("task") == task) & (pl.col("encoder") == enc)
+                               & (pl.col("overlap") == rho))
+            for (m, n), g in sel.group_by(["M", "N"], maintain_order=True):
+                g = g.sort("fraction")
+                ax.errorbar(g["fraction"], g["gamma"], yerr=[g["gamma"] - g["gamma_lo"],
+                            g["gamma_hi"] - g["gamma"]], marker=".", capsize=2, lw=1,
+                            label=f"{m} vs {n}")
+            ax.axhline(0, color="grey", lw=0.8, ls=":")
+            ax.set_xscale("log")
+            ax.set_yscale("symlog", linthresh=1e-3)
+            ax.set_title(f"{task}, {enc}, ρ = {rho:g}", fontsize=8)
+            ax.set_xlabel("fraction of n_max")
+            ax.set_ylabel("γ_S(M, N)")
+            ax.grid(alpha=0.3)
+        axes[i][0].legend(fontsize=5, ncol=2)
+    fig.tight_layout()
+    fig.savefig(gamma_path, dpi=150)
+    plt.close(fig)

@@ -48,6 +48,7 @@ wildcard_constraints:
     overlap=r"[0-9]+(\.[0-9]+)?",
     encoder="linear|relu",
     setting=r"[A-Za-z0-9_]+",
+    task="regression|classification",
 
 
 # --- Huang et al. 2021 study -----------------------------------------------------
@@ -124,3 +125,59 @@ def imbalance_law_params(wildcards):
         "params": dict(IMB["params"], snr=IMB["settings"][wildcards.setting]),
         "overlaps": IMB["overlaps"],
     }
+
+
+# --- theory study ---------------------------------------------------------------------------
+THEORY = config["theory"]
+THEORY_WORK = f"{WORK}/theory"
+THEORY_TABLES = ["table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
+                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"]
+
+
+def theory_outputs():
+    return (
+        [f"{RESULTS}/tables/{t}.{ext}" for t in THEORY_TABLES for ext in ("csv", "md")]
+        + [f"{RESULTS}/figures/{f}.png" for f in ("eta_vs_overlap", "accuracy_vs_fraction",
+                                                  "gamma_vs_fraction")]
+        + [f"{RESULTS}/README.md"]
+    )
+
+
+def theory_cells():
+    """(task, overlap, encoder) training cells of the theory study."""
+    return [
+        (task, overlap_tag(rho), enc)
+        for task in ("regression", "classification")
+        for rho in THEORY["overlaps"]
+        for enc in THEORY[task]["encoders"]
+    ]
+
+
+def theory_law_params(wildcards):
+    part = THEORY[wildcards.task]
+    return {"generator": part["generator"],
+            "params": dict(part["params"], overlap=float(wildcards.overlap))}
+
+
+def theory_classification_params(wildcards):
+    part = THEORY["classification"]
+    return {"generator": part["generator"],
+            "params": dict(part["params"], overlap=float(wildcards.overlap))}
+
+
+def theory_truth_input(wildcards):
+    """Exact Bayes values are needed by the classification cells only."""
+    if wildcards.task == "classification":
+        return f"{THEORY_WORK}/truth/classification_rho{wildcards.overlap}.csv"
+    return []
+
+
+def theory_n_modalities():
+    """Number of modalities of each task of the theory study."""
+    reg, cls = THEORY["regression"]["params"], THEORY["classification"]["params"]
+    return {"regression": reg.get("n_modalities", 4), "classification": len(cls["snr"])}
+
+
+def all_outputs():
+    """Every table and figure the default target produces."""
+    return huang2021_outputs() + ground_truth_outputs() + imbalance_outputs() + theory_outputs()

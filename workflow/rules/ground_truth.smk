@@ -49,8 +49,16 @@ rule ground_truth_table:
         ),
         regression=f"{RESULTS}/tables/pid_regression.csv",
     output:
-        csv=f"{RESULTS}/tables/ground_truth.csv",
-        pid=f"{RESULTS}/tables/ground_truth_pid.csv",
+        csv=report(
+            f"{RESULTS}/tables/ground_truth.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
+        pid=report(
+            f"{RESULTS}/tables/ground_truth_pid.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md=f"{RESULTS}/tables/ground_truth.md",
     conda:
         "../envs/mmtheory.yaml"

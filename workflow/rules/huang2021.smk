@@ -73,7 +73,11 @@ rule huang2021_table4:
         ),
         paper=RESOURCES / "huang2021_table4_paper.csv",
     output:
-        csv=f"{RESULTS}/tables/huang_table4.csv",
+        csv=report(
+            f"{RESULTS}/tables/huang_table4.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md=f"{RESULTS}/tables/huang_table4.md",
         runs=f"{RESULTS}/tables/huang_table4_runs.csv",
     params:

@@ -85,10 +85,18 @@ rule imbalance_tables:
         ),
         truth=expand(f"{IMB_WORK}/truth/{{setting}}.csv", setting=IMB["settings"]),
     output:
-        csv=f"{RESULTS}/tables/imbalance.csv",
+        csv=report(
+            f"{RESULTS}/tables/imbalance.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md=f"{RESULTS}/tables/imbalance.md",
         sweep=f"{RESULTS}/tables/imbalance_sweep.csv",
-        gradients=f"{RESULTS}/tables/gradients.csv",
+        gradients=report(
+            f"{RESULTS}/tables/gradients.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         gradients_md=f"{RESULTS}/tables/gradients.md",
     params:
         settings=IMB["settings"],

@@ -1,0 +1,47 @@
+"""results/README.md: headline findings computed from the tables, and links (rule results_readme)."""
+
+from pathlib import Path
+
+import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.logs import configure
+from dgl.tables import read_table
+from dgl.theory_tables import results_readme
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+configure(sm.log[0])
+
+
+def findings(path: str, heading: str) -> list[str]:
+    """The computed finding lines under ``heading`` of a pipeline-written Markdown table."""
+    lines, inside = [], False
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("## "):
+            inside = line.strip() == heading
+        elif inside and line.startswith("- "):
+            lines.append(line)
+    return lines
+
+
+def headline(path: str) -> str:
+    """The computed prediction line of a theory table (its first paragraph)."""
+    return Path(path).read_text().split("\n\n")[1].strip()
+
+
+huang = read_table(sm.input.huang)
+if "linear_within_paper_tol" in huang.columns:
+    huang_line = (f"- Linear encoder within the paper's value ± max(3 std, 5 %): "
+                  f"{int(huang['linear_within_paper_tol'].sum())} of {huang.height} cells.")
+else:
+    huang_line = "- Not in the paper's setting: published values are not compared."
+sections = {
+    "Huang et al. 2021, Table 4 (regression)": [huang_line],
+    "Ground truth of the generators": findings(sm.input.truth, "## Checks"),
+    "Imbalance study": findings(sm.input.imbalance, "## Findings")
+    + findings(sm.input.gradients, "## Findings"),
+    "Theory study": [f"- {headline(p)} ([{Path(p).stem}](tables/{Path(p).name}))"
+                     for p in sm.input.theory],
+}
+root = Path(sm.output[0]).parent
+links = [(str(Path(p).relative_to(root)), str(Path(p).relative_to(root)))
+         for p in sorted(list(sm.input.tables) + list(sm.input.figures))]
+Path(sm.output[0]).write_text(results_readme(sections, links))

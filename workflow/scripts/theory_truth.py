@@ -1,0 +1,11 @@
+"""Exact Bayes values of every subset of one classification overlap (rule theory_truth)."""
+
+import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.logs import configure
+from synth.ground_truth import classification_truth
+
+sm = snakemake  # noqa: F821  (injected by Snakemake)
+configure(sm.log[0])
+subsets, _ = classification_truth(sm.params.law["generator"], dict(sm.params.law["params"]),
+                                  sm.params.seed, sm.params.halfwidth, sm.params.max_samples)
+subsets.write_csv(sm.output[0])
