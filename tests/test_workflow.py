@@ -146,3 +146,31 @@ def test_imbalance_tables(small_run: Path):
     md = (small_run / "results/tables/imbalance.md").read_text()
     assert "dgl minus joint" in md
     assert (small_run / "results/figures/gradient_ratio.png").stat().st_size > 10_000
+
+
+@pytest.mark.workflow
+def test_theory_tables_readme_and_report(small_run: Path):
+    tables = small_run / "results/tables"
+    for name in ("table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
+                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"):
+        assert (tables / f"{name}.csv").stat().st_size > 0
+        head = (tables / f"{name}.md").read_text().split("\n\n")[1]
+        assert head  # the computed line stating the prediction tested
+    gamma = pl.read_csv(tables / "table2_gamma.csv", schema_overrides={"M": pl.String, "N": pl.String})
+    # 2 modalities: pairs (1+2, 1) and (1+2, 2); 3 fractions; 2 overlaps; 3 task/encoder cells
+    assert gamma.height == 2 * 3 * 2 * 3
+    assert (gamma["gamma_lo"] <= gamma["gamma"]).all() and (gamma["gamma"] <= gamma["gamma_hi"]).all()
+    runs = pl.read_csv(tables / "theory_runs.csv", schema_overrides={"subset": pl.String})
+    # eta can't be negative beyond the fresh-sample noise (2000 rows)
+    cls = runs.filter(pl.col("task") == "classification")
+    assert (cls["refit_risk"] >= cls["bayes_risk_subset"] - 0.05).all()
+    readme = (small_run / "results/README.md").read_text()
+    for fig in ("eta_vs_overlap", "accuracy_vs_fraction", "gamma_vs_fraction", "gradient_ratio"):
+        assert f"figures/{fig}.png" in readme
+    assert "Theory study" in readme and "linear case" in readme
+    proc = subprocess.run(
+        SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(small_run), "--report",
+                     "results/report.html"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (small_run / "results/report.html").read_text(errors="ignore")
+    assert len(html) > 100_000 and "gamma_vs_fraction" in html
