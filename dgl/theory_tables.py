@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dgl.theory import crossover_table, gamma_table, nested_pairs, slack_fit
+from dgl.theory import crossover_table, gamma_table, slack_fit
 
 KEYS = ["task", "encoder", "overlap"]
 

@@ -1,6 +1,5 @@
 """The whole Snakemake workflow on a small config, checked against the exact ground truth."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Figure: test MSE against overlap, measured and exact (rule huang2021_plot)."""
 
 import numpy as np
-import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.logs import configure
