@@ -27,7 +27,8 @@ import torch
 
 from dgl.evaluate import model_features
 from dgl.probes import fit_probe, probe_metrics
-from dgl.runs import (ClassificationSpec, RunSpec, evaluate_regression_cell, train_cell, train_classification_stack, load_classification_stack)
+from dgl.runs import (ClassificationSpec, RunSpec, evaluate_regression_cell,
+                      load_classification_stack, train_cell, train_classification_stack)
 from dgl.trainer import TrainConfig
 from synth.datasets import Splits
 from synth.subsets import format_subset, parse_subset
