@@ -12,6 +12,7 @@ include: "workflow/rules/huang2021.smk"
 include: "workflow/rules/ground_truth.smk"
 include: "workflow/rules/imbalance.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/bench.smk"
 
 
 rule all:

@@ -1,0 +1,15 @@
+from dgl.bench import BenchSize, flops_per_model_step, run_benchmark
+
+
+def test_flop_count_by_hand():
+    size = BenchSize("t", n_modalities=2, dim=3, width=4, batch=5)
+    # encoders: 2 x (fwd 2*5*3*4 + weight grad 2*5*3*4); head (K h = 8 -> 1): 3 x 2*5*8
+    assert flops_per_model_step(size) == 2 * 240 + 240
+
+
+def test_benchmark_rows():
+    size = BenchSize("tiny", n_modalities=2, dim=3, width=4, batch=8)
+    rows, peak = run_benchmark([size], [1, 4], {"tiny": 3}, naive_runs=2, log=lambda *_: None)
+    assert peak > 0
+    assert [r["engine"] for r in rows] == ["naive loop", "batched", "batched"]
+    assert all(r["model_steps_per_s"] > 0 and r["fraction_of_peak"] > 0 for r in rows)
