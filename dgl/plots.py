@@ -11,6 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
 
+def _label_edges(ax, i: int, j: int, n_rows: int, xlabel: str, ylabel: str) -> None:
+    """Axis labels on the bottom row and the left column of a grid of panels only."""
+    ax.grid(alpha=0.3)
+    if i == n_rows - 1:
+        ax.set_xlabel(xlabel)
+    if j == 0:
+        ax.set_ylabel(ylabel)
+
+
 def plot_mse_vs_overlap(table: pl.DataFrame, exact: pl.DataFrame, path: str | Path) -> None:
     """Test MSE against overlap rho, one colour per subset (number of modalities): the exact
     Bayes MSE as a line over a fine rho grid (``exact``: overlap, subset, bayes_mse), measured
@@ -65,11 +74,7 @@ def plot_pid_vs_overlap(pid: pl.DataFrame, path: str | Path) -> None:
                             label=f"{label} ({'MMI' if name == 'mmi' else 'I_min'})")
             snr = sel["snr"][0] if sel.height else ""
             ax.set_title(f"{setting} (SNR {snr}), synergy {strength:g}", fontsize=8)
-            ax.grid(alpha=0.3)
-            if i == len(settings) - 1:
-                ax.set_xlabel("overlap ρ")
-            if j == 0:
-                ax.set_ylabel("nats")
+            _label_edges(ax, i, j, len(settings), "overlap ρ", "nats")
     axes[0][-1].legend(fontsize=6, ncol=2)
     fig.suptitle("PID of I(y; x₁, x₂), latent_classes generator (exact posteriors)", fontsize=10)
     fig.tight_layout()
@@ -105,11 +110,7 @@ def plot_gradient_ratio(gradients: pl.DataFrame, sweep: pl.DataFrame, path: str 
             ax.axhline(1.0, color="grey", lw=0.8, ls=":")
             ax.set_yscale("log")
             ax.set_title(f"{setting}, {method}", fontsize=8)
-            ax.grid(alpha=0.3)
-            if i == len(settings) - 1:
-                ax.set_xlabel("fraction of training")
-            if j == 0:
-                ax.set_ylabel("|g_multi| / |g_uni|")
+            _label_edges(ax, i, j, len(settings), "fraction of training", "|g_multi| / |g_uni|")
     for row in axes:
         row[0].legend(fontsize=6)
     fig.suptitle(f"Gradient suppression per encoder (ρ = {rho:g})", fontsize=10)
