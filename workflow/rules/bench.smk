@@ -15,7 +15,7 @@ rule bench:
         models=[1, 8, 64, 256],
         steps={"huang": 20, "small": 100},
         naive_runs=8,
-    threads: workflow.cores
+    threads: lambda wildcards, cores: cores
     conda:
         "../envs/mmtheory.yaml"
     log:
