@@ -16,7 +16,6 @@ matmul peak is measured in the same process with the same dtype and threads.
 from __future__ import annotations
 
 import time
-import tracemalloc
 from dataclasses import dataclass
 
 import torch
@@ -121,16 +120,6 @@ def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
-
-
-def peak_memory_batched(size: BenchSize, n_models: int, steps: int = 3) -> float:
-    """Peak Python-tracked host memory (MiB) of a few batched steps (CPU tensors are tracked by
-    tracemalloc only partly; on CUDA use torch.cuda.max_memory_allocated)."""
-    tracemalloc.start()
-    time_batched(size, n_models, steps)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[str, int],
