@@ -41,7 +41,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from dgl.models import StackedLateFusion
+from dgl.models import StackedLateFusion, stacked_linear
 from synth.registry import Registry
 
 LossFn = Callable[[Tensor, Tensor], Tensor]  # (logits [E, B, o], targets) -> per-model loss [E]
@@ -76,6 +76,9 @@ class Method:
         """Predictions used for validation and test."""
         return model(x)
 
+    def keep_models(self, keep: Tensor) -> None:
+        """The stack dropped every model not in ``keep``: index any per-model state alike."""
+
 
 METHODS: Registry[type[Method]] = Registry("method")
 
@@ -86,7 +89,7 @@ def make_method(name: str, **options: Any) -> Method:
 
 
 class AuxHeads(nn.Module):
-    """One stacked linear head per modality: A_k [E, h, o], c_k [E, 1, o], seeded like the model."""
+    """One stacked linear head per modality: A_k [E, o, h], c_k [E, 1, o], seeded like the model."""
 
     def __init__(self, model: StackedLateFusion, seed_offset: int) -> None:
         super().__init__()
@@ -95,14 +98,15 @@ class AuxHeads(nn.Module):
         bound = 1.0 / math.sqrt(h)
         dev = model.head_weight.device
         self.weight = nn.ParameterList([
-            nn.Parameter(((torch.rand(e, h, o, generator=gen) * 2 - 1) * bound).to(dev))
+            nn.Parameter(((torch.rand(e, h, o, generator=gen) * 2 - 1) * bound).transpose(1, 2)
+                         .contiguous().to(dev))
             for _ in model.modality_dims])
         self.bias = nn.ParameterList([
             nn.Parameter(((torch.rand(e, 1, o, generator=gen) * 2 - 1) * bound).to(dev))
             for _ in model.modality_dims])
 
     def forward(self, k: int, z_k: Tensor) -> Tensor:
-        return torch.baddbmm(self.bias[k], z_k, self.weight[k])
+        return stacked_linear(z_k, self.weight[k], self.bias[k])
 
 
 @METHODS.register("joint")
@@ -131,16 +135,16 @@ class DGL(Method):
     def unimodal_losses(self, model: StackedLateFusion, feats: list[Tensor], y: Tensor,
                         task_loss: LossFn) -> Tensor:
         """L(h_sg(fuse(0, .., z_k, .., 0))) for every k: [K, E] (zero where the model lacks k)."""
-        w, b = model.head_weight.detach(), model.head_bias.detach()
+        b = model.head_bias.detach()
         out = []
-        for k in range(len(feats)):
-            logits = model.head(model.fuse(model.only(feats, k)), w, b)
+        for k, u in enumerate(model.contributions(feats, model.head_weight.detach())):
+            logits = b + u
             out.append(task_loss(logits, y) * model.masks[:, k].to(logits.dtype))
         return torch.stack(out)
 
     def multimodal_loss(self, model: StackedLateFusion, feats: list[Tensor], y: Tensor,
                         task_loss: LossFn) -> Tensor:
-        return task_loss(model.head(model.fuse([z.detach() for z in feats])), y)
+        return task_loss(model.logits(model.contributions([z.detach() for z in feats])), y)
 
     def loss(self, model, extra, x, y, task_loss):
         feats = model.encode(x)
@@ -171,6 +175,10 @@ class DGLPID(DGL):
     def setup(self, model):
         return AuxHeads(model, seed_offset=7919) if self.estimator != "none" else None
 
+    def keep_models(self, keep: Tensor) -> None:
+        if self.loss_ema is not None:
+            self.loss_ema = self.loss_ema.index_select(1, keep)
+
     def betas(self, uni: Tensor, masks: Tensor) -> Tensor:
         """beta [K, E] from the unimodal losses of this step (updates the moving average)."""
         if self.schedule == "fixed":
@@ -185,9 +193,11 @@ class DGLPID(DGL):
     def unique_losses(self, model, extra: AuxHeads, feats: list[Tensor], y: Tensor,
                       task_loss: LossFn) -> Tensor:
         """L_unique_k = CE(A_k z_k + c_k + sg(h(fuse(z with z_k zeroed))), y): [K, E]."""
+        with torch.no_grad():
+            u = model.contributions(feats)
         out = []
         for k in range(len(feats)):
-            others = model.head(model.fuse(model.without(feats, k))).detach()
+            others = model.logits([u_j for j, u_j in enumerate(u) if j != k], model.head_bias.detach())
             logits = extra(k, feats[k]) + others
             out.append(task_loss(logits, y) * model.masks[:, k].to(logits.dtype))
         return torch.stack(out)
@@ -219,9 +229,8 @@ class OGMGE(Method):
             feats = model.encode(x)
             k_mod = len(feats)
             scores = []
-            for k in range(k_mod):
-                logits = model.head(model.fuse(model.only(feats, k)), model.head_weight,
-                                    model.head_bias / k_mod)
+            for k, u in enumerate(model.contributions(feats)):
+                logits = u + model.head_bias / k_mod
                 p = torch.softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
                 scores.append(p.sum(dim=1))
             s = torch.stack(scores)  # [K, E]

@@ -33,22 +33,29 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     mu, sd = _standardise(z)
     zs = (z - mu) / sd
     e, _, h = z.shape
-    v = torch.zeros(e, h, n_classes, dtype=torch.float64, device=z.device, requires_grad=True)
-    c = torch.zeros(e, 1, n_classes, dtype=torch.float64, device=z.device, requires_grad=True)
+    n = z.shape[1]
+    v = torch.zeros(e, h, n_classes, dtype=torch.float64, device=z.device)
+    c = torch.zeros(e, 1, n_classes, dtype=torch.float64, device=z.device)
+    onehot = torch.nn.functional.one_hot(y, n_classes).to(torch.float64)
+    zs_t = zs.transpose(1, 2).contiguous()
     opt = torch.optim.LBFGS([v, c], lr=1, max_iter=max_iter, tolerance_grad=tol,
                             tolerance_change=tol * 1e-3, history_size=20,
                             line_search_fn="strong_wolfe")
 
+    @torch.no_grad()
     def closure() -> Tensor:
-        opt.zero_grad()
+        """Objective and its gradient in closed form (no autograd graph):
+        d/dV = z^T (softmax(zV + c) - onehot(y)) / n + lambda V, d/dc = column sums."""
         logits = torch.baddbmm(c, zs, v)
-        ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
-        loss = ce.view(e, -1).mean(dim=1).sum() + 0.5 * l2 * (v**2).sum()
-        loss.backward()
-        return loss
+        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+        ce = (lse.squeeze(-1) - (logits * onehot).sum(-1)).mean(dim=1)
+        resid = (torch.exp(logits - lse) - onehot) / n
+        v.grad = torch.bmm(zs_t, resid) + l2 * v
+        c.grad = resid.sum(dim=1, keepdim=True)
+        return ce.sum() + 0.5 * l2 * (v**2).sum()
 
     opt.step(closure)
-    return v.detach(), c.detach(), mu, sd
+    return v, c, mu, sd
 
 
 @torch.no_grad()

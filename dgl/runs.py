@@ -319,8 +319,8 @@ def gradient_frame(bundle: dict) -> pl.DataFrame:
     for p, step in enumerate(bundle["grad_steps"]):
         for k in range(gm.shape[1]):
             for e, spec in enumerate(specs):
-                if gu[p, k, e] == 0 and gm[p, k, e] == 0:
-                    continue
+                if (gu[p, k, e] == 0 and gm[p, k, e] == 0) or np.isnan(gu[p, k, e]):
+                    continue  # modality not in the subset, or the model had stopped
                 rows.append({"tag": bundle["tag"], "method": bundle["method"],
                              "overlap": spec.overlap, "seed": spec.seed, "subset": spec.subset,
                              "modality": k + 1, "step": step, "progress": step / total,

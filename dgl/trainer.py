@@ -19,8 +19,10 @@ method's predictions, standardised units for regression) is computed; an epoch i
 best one when its loss is lower by more than ``min_delta``; model e keeps the parameters of its
 best validation epoch and is done once ``patience`` epochs pass without improvement; training
 ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
-the best validation checkpoint). For regression the target scaling is folded back into the
-head, so predictions are in the target's units.
+the best validation checkpoint). A done model leaves the stack at once (its parameters,
+optimiser state and data indices are dropped), so a stack costs the sum of its models' epochs,
+not E times the longest. For regression the target scaling is folded back into the head, so
+predictions are in the target's units.
 
 Gradient instrumentation (``grad_probe_every`` > 0): every that many steps, for every model
 and encoder k, the norms of the gradients with respect to encoder k's parameters of the
@@ -38,7 +40,7 @@ import torch
 from torch import Tensor
 
 from dgl.methods import Method, make_method
-from dgl.models import StackedLateFusion
+from dgl.models import StackedLateFusion, replace_parameters_
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +130,13 @@ def encoder_gradient_norms(model: StackedLateFusion, x: Tensor, y: Tensor, task_
     """||d L_multi / d theta_k|| and ||d L_uni,k / d theta_k|| per model: two [K, E] tensors
     (theta_k = encoder k's weight and bias; the shared head is used for both losses)."""
     feats = model.encode(x)
-    multi = task_loss(model.head(model.fuse(feats)), y).sum()
+    u = model.contributions(feats)
+    multi = task_loss(model.logits(u), y).sum()
     multi_norms, uni_norms = [], []
     for k in range(len(feats)):
         params = [model.enc_weight[k], model.enc_bias[k]]
         g_multi = torch.autograd.grad(multi, params, retain_graph=True, allow_unused=True)
-        uni = task_loss(model.head(model.fuse(model.only(feats, k))), y).sum()
+        uni = task_loss(model.logits([u[k]]), y).sum()
         g_uni = torch.autograd.grad(uni, params, retain_graph=True, allow_unused=True)
         for grads, out in ((g_multi, multi_norms), (g_uni, uni_norms)):
             sq = sum((g.flatten(1) ** 2).sum(1) for g in grads if g is not None)
@@ -156,13 +159,14 @@ def train_stack(
     method.check(model)
     device = data.x.device
     n_models, n_train = data.train_idx.shape
+    active = torch.arange(n_models, device=device)  # stack position -> model index
     if task == "regression":
         y_fit = data.rows(data.train_idx)[1]
         mu, sd = y_fit.mean(dim=1, keepdim=True), y_fit.std(dim=1, keepdim=True).clamp_min(1e-12)
         task_loss = mse_per_model
 
         def target(y: Tensor) -> Tensor:
-            return (y - mu) / sd
+            return (y - mu[active]) / sd[active]
     else:
         task_loss = ce_per_model
 
@@ -170,18 +174,23 @@ def train_stack(
             return y
 
     extra = method.setup(model)
-    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                              weight_decay=cfg.weight_decay)
+
+    def parameters() -> list[torch.nn.Parameter]:
+        return list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
+
+    def optimiser(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+
+    opt = optimiser(parameters())
     modules = {"model": model, **({"extra": extra} if extra is not None else {})}
 
     @torch.no_grad()
     def validate() -> tuple[Tensor, Tensor | None]:
-        total = torch.zeros(n_models, device=device)
-        correct = torch.zeros(n_models, device=device)
+        total = torch.zeros(len(active), device=device)
+        correct = torch.zeros(len(active), device=device)
         n_val = data.val_idx.shape[1]
         for start in range(0, n_val, 4096):
             x, y = data.rows(data.val_idx[:, start : start + 4096])
@@ -194,6 +203,25 @@ def train_stack(
     def snapshot() -> dict[str, dict[str, Tensor]]:
         return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
                 for name, m in modules.items()}
+
+    def drop_done(keep: Tensor) -> None:
+        """Shrink the stack to positions ``keep``: parameters, optimiser state, data, seeds."""
+        nonlocal data, gens, opt
+        old = parameters()
+        model.keep_models_(keep)
+        if extra is not None:
+            replace_parameters_(extra, {n: p.detach().index_select(0, keep)
+                                        for n, p in extra.named_parameters()})
+        new_opt = optimiser(parameters())
+        for p_old, p_new in zip(old, parameters()):  # Adam moments, momentum: per model
+            new_opt.state[p_new] = {
+                key: value.index_select(0, keep) if torch.is_tensor(value) and value.dim() else value
+                for key, value in opt.state.get(p_old, {}).items()}
+        opt = new_opt
+        method.keep_models(keep)
+        data = StackData(data.x, data.y, data.group[keep], data.train_idx[keep],
+                         data.val_idx[keep])
+        gens = [gens[i] for i in keep.tolist()]
 
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     best = snapshot()
@@ -214,8 +242,9 @@ def train_stack(
             if cfg.grad_probe_every and step % cfg.grad_probe_every == 0:
                 g_m, g_u = encoder_gradient_norms(model, x, y, task_loss)
                 grad_steps.append(step)
-                grad_multi.append(g_m.cpu())
-                grad_uni.append(g_u.cpu())
+                for out, g in ((grad_multi, g_m), (grad_uni, g_u)):  # NaN: model has left
+                    full = torch.full((g.shape[0], n_models), float("nan"))
+                    out.append(full.index_copy_(1, active.cpu(), g.cpu()))
             loss = method.loss(model, extra, x, y, task_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -223,31 +252,37 @@ def train_stack(
             opt.step()
             step += 1
         val, val_acc = validate()
-        improved = val < best_val - cfg.min_delta
+        improved = val < best_val[active] - cfg.min_delta
+        idx = active[improved]
         for name, m in modules.items():
             for key, value in m.state_dict().items():
-                if key == "masks":
-                    continue
-                shape = (n_models,) + (1,) * (value.dim() - 1)
-                best[name][key] = torch.where(improved.view(shape), value.detach(), best[name][key])
-        best_val = torch.where(improved, val, best_val)
-        best_epoch = torch.where(improved, epoch, best_epoch)
-        since_best = torch.where(improved, 0, since_best + 1)
+                if key != "masks":
+                    best[name][key].index_copy_(0, idx, value.detach()[improved])
+        best_val[idx] = val[improved]
+        best_epoch[idx] = epoch
+        since_best[active] = torch.where(improved, 0, since_best[active] + 1)
         done = since_best >= cfg.patience
-        row = {"epoch": epoch, "val_loss_mean": float(val.mean()), "done": int(done.sum())}
+        row = {"epoch": epoch, "val_loss_mean": float(val.mean()), "done": int(done.sum()),
+               "models_trained": len(active)}
         if val_acc is not None:
             row["val_acc_mean"] = float(val_acc.mean())
         history.append(row)
         if epoch % cfg.log_every == 0 or bool(done.all()):
-            log.info("epoch %d: mean val loss %.4f, %d/%d models stopped, %.1fs", epoch,
-                     float(val.mean()), int(done.sum()), n_models, time.perf_counter() - t0)
+            log.info("epoch %d: mean val loss %.4f (%d models trained), %d/%d models stopped, "
+                     "%.1fs", epoch, float(val.mean()), len(active), int(done.sum()), n_models,
+                     time.perf_counter() - t0)
         if bool(done.all()):
             break
-    for name, m in modules.items():
-        m.load_state_dict(best[name])
+        keep = (~done[active]).nonzero().squeeze(1)
+        if len(keep) < len(active):
+            drop_done(keep)
+            active = active[keep]
+    model.load_stack_(best["model"])
+    if extra is not None:
+        replace_parameters_(extra, {n: best["extra"][n].clone() for n, _ in extra.named_parameters()})
     if task == "regression":
         with torch.no_grad():  # fold the target scaling back into the head
-            model.head_weight.mul_(sd)
+            model.head_weight.mul_(sd.transpose(1, 2))
             model.head_bias.mul_(sd).add_(mu)
     return TrainResult(
         best_epoch=best_epoch.cpu(),

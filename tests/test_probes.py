@@ -35,3 +35,17 @@ def test_stacked_probes_equal_separate_fits():
         a1, c1 = probe_metrics(z[e : e + 1], y[e : e + 1], single)
         a2, c2 = probe_metrics(z, y, stacked)
         assert float(c1[0]) == pytest.approx(float(c2[e]), abs=1e-6)
+
+
+def test_probe_optimum_has_zero_autograd_gradient():
+    """The closed-form gradient the solver uses, checked through autograd at its optimum."""
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 400, 6, generator=gen)
+    y = torch.randint(0, 4, (2, 400), generator=gen)
+    v, c, mu, sd = fit_probe(z, y, 4, l2=1e-2)
+    v, c = v.clone().requires_grad_(), c.clone().requires_grad_()
+    logits = torch.baddbmm(c, (z.double() - mu) / sd, v)
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+    loss = ce.view(2, -1).mean(1).sum() + 0.5 * 1e-2 * (v**2).sum()
+    gv, gc = torch.autograd.grad(loss, (v, c))
+    assert float(gv.abs().max()) < 1e-6 and float(gc.abs().max()) < 1e-6

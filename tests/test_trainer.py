@@ -31,9 +31,11 @@ def test_stack_equals_one_model_at_a_time(encoder):
     x, y = toy_data(dims=dims)
     masks = torch.tensor([[1, 1], [1, 0], [0, 1]], dtype=torch.bool)
     group, init, order = [0, 1, 0], [11, 12, 13], [21, 22, 23]
-    cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=8, patience=3)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=40, patience=2)
     stacked = StackedLateFusion(dims, 6, encoder, 1, masks, init)
     res = train_stack(stacked, make_data(x, y, group), cfg, order)
+    trained = [row["models_trained"] for row in res.history]
+    assert trained[0] == 3 and min(trained) < 3  # stopped models left the stack mid-run
     for e in range(3):
         single = StackedLateFusion(dims, 6, encoder, 1, masks[e : e + 1], init[e : e + 1])
         res1 = train_stack(single, make_data(x, y, group[e : e + 1]), cfg, order[e : e + 1])
