@@ -13,3 +13,21 @@ def test_benchmark_rows():
     assert peak > 0
     assert [r["engine"] for r in rows] == ["naive loop", "batched", "batched"]
     assert all(r["model_steps_per_s"] > 0 and r["fraction_of_peak"] > 0 for r in rows)
+
+
+def test_peak_memory_sees_a_large_allocation():
+    import sys
+
+    import pytest
+    import torch
+
+    from dgl.bench import PeakMemory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("peak resident memory is read from /proc (Linux)")
+    with PeakMemory("cpu") as mem:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        del block
+    assert mem.mib is not None and mem.mib >= 60
+    assert all(r["peak_mem_mib"] is not None for r in run_benchmark(
+        [BenchSize("tiny", 2, 3, 4, 8)], [2], {"tiny": 2}, naive_runs=1, log=lambda *_: None)[0])

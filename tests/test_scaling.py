@@ -1,0 +1,33 @@
+"""Grid thinning of the scaling benchmark (dgl.scaling)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dgl.scaling import count_models, scaled_config
+
+SMALL = yaml.safe_load((Path(__file__).parent / "config" / "small.yaml").read_text())
+
+
+def test_model_count_of_the_small_config_by_hand():
+    # Huang: 3 overlaps x 2 encoders x 3 seeds x 3 subsets. Imbalance, per dataset: k2 has
+    # unimodal 2 + joint + dgl x2 (alpha sweep) + dgl_pid + ogm_ge + ume = 8, k3 has 9; x 2
+    # overlaps x 2 seeds. Theory: 2 overlaps x 3 fractions x 3 seeds x (2 encoders x 3 subsets
+    # of K=2 regression + 1 encoder x 3 subsets of K=2 classification).
+    assert count_models(SMALL) == {"huang2021": 54, "imbalance": 68, "theory": 162}
+
+
+def test_scaled_config_thins_only_the_grid():
+    full = sum(count_models(SMALL).values())
+    assert scaled_config(SMALL, 1.0) == SMALL
+    half = scaled_config(SMALL, 0.5)
+    for study in ("huang2021", "imbalance", "theory"):
+        assert len(half[study]["seeds"]) >= 2
+        assert set(half[study]["overlaps"]) <= set(SMALL[study]["overlaps"])
+        assert half[study]["seeds"] == SMALL[study]["seeds"][: len(half[study]["seeds"])]
+    assert half["theory"]["fractions"] == SMALL["theory"]["fractions"]
+    assert half["huang2021"]["train"] == SMALL["huang2021"]["train"]
+    assert 0.3 < sum(count_models(half).values()) / full < 0.7
+    with pytest.raises(ValueError, match="fraction"):
+        scaled_config(SMALL, 0.0)
