@@ -1,42 +1,17 @@
 # Config validation and path helpers shared by every rule file.
 from pathlib import Path
 
-from snakemake.utils import validate
+import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.config_check import check_config
 
-from synth.subsets import parse_subset
 
-
-validate(config, schema="../schemas/config.schema.yaml")
+# schema, then cross-field checks: one message naming the key and the allowed values, before
+# any job runs
+check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
 
 WORK = config["work_dir"]
 RESULTS = config["results_dir"]
 RESOURCES = Path(workflow.basedir) / "workflow" / "resources"
-
-
-def _check_cross_fields(cfg):
-    """Checks a JSON schema cannot express; stops before any job runs."""
-    section = cfg["huang2021"]
-    for text in section["subsets"]:
-        try:
-            parse_subset(text, section["n_modalities"])
-        except ValueError as err:
-            raise ValueError(f"config key huang2021.subsets: {err}") from None
-    cls = cfg["ground_truth"]["classification"]
-    nuisance = cls["params"].get("nuisance_dims", 0)
-    for name, snr in cls["snr_settings"].items():
-        if not isinstance(nuisance, int) and len(nuisance) != len(snr):
-            raise ValueError(
-                f"config key ground_truth.classification.params.nuisance_dims: one entry per "
-                f"modality, but snr_settings.{name} has {len(snr)} modalities"
-            )
-        if len(snr) < 2 and any(r > 0 for r in cls["synergy"]):
-            raise ValueError(
-                f"config key ground_truth.classification.synergy: synergy > 0 needs two "
-                f"modalities, but snr_settings.{name} has one"
-            )
-
-
-_check_cross_fields(config)
 
 
 def overlap_tag(rho):
