@@ -13,9 +13,11 @@ include: "workflow/rules/ground_truth.smk"
 include: "workflow/rules/imbalance.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/provenance.smk"
 
 
 rule all:
     input:
         all_outputs(),
+        [provenance_path(p) for p in all_outputs()],
     default_target: True

@@ -24,25 +24,34 @@ from dgl.models import StackedLateFusion
 
 
 @torch.no_grad()
-def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 4096) -> list[np.ndarray]:
+def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> list[np.ndarray]:
     """Features of each model on its own inputs ``x [E, n, D]``: a list of [n, h |S_e|] arrays
-    holding only the blocks of the modalities in the model's subset.
+    holding only the blocks of the modalities in the model's subset (in modality order).
 
     Computed in float64: features that are exactly rank-deficient (a linear encoder of width
     h > d_k has rank d_k) must stay so to the precision the least-squares rank cut assumes;
     float32 rounding would add spurious directions and the head would fit noise through them.
+    Each encoder runs only for the models that use it, chunk by chunk, straight into the
+    output arrays (no zero-padded blocks).
     """
-    model64 = copy.deepcopy(model).double()
-    blocks = []
-    for start in range(0, x.shape[1], chunk):
-        x64 = x[:, start : start + chunk].double()
-        blocks.append([z.cpu() for z in model64.encode(x64)])
-    per_mod = [torch.cat([b[k] for b in blocks], dim=1) for k in range(len(model.modality_dims))]
+    model64 = copy.deepcopy(model).cpu().double()
     masks = model.masks.cpu()
-    return [
-        torch.cat([per_mod[k][e] for k in range(masks.shape[1]) if masks[e, k]], dim=1).numpy()
-        for e in range(model.n_models)
-    ]
+    h, n = model.width, x.shape[1]
+    out = [np.empty((n, h * int(masks[e].sum()))) for e in range(model.n_models)]
+    column = (masks.cumsum(dim=1) - 1) * h  # first column of modality k in model e's features
+    x_k = model64.split(x.cpu())
+    for k in range(masks.shape[1]):
+        users = masks[:, k].nonzero().squeeze(1)
+        if not len(users):
+            continue
+        weight, bias = model64.enc_weight[k][users], model64.enc_bias[k][users]
+        for start in range(0, n, chunk):
+            z = model64._encoder(k, x_k[k][users, start : start + chunk].double(), bias, weight)
+            z = z.numpy()
+            for j, e in enumerate(users.tolist()):
+                col = int(column[e, k])
+                out[e][start : start + chunk, col : col + h] = z[j]
+    return out
 
 
 def fit_linear_head(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:

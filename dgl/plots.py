@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
+from dgl.outputs import atomic_write  # noqa: E402
+
 
 def _label_edges(ax, i: int, j: int, n_rows: int, xlabel: str, ylabel: str) -> None:
     """Axis labels on the bottom row and the left column of a grid of panels only."""
@@ -47,7 +49,7 @@ def plot_mse_vs_overlap(table: pl.DataFrame, exact: pl.DataFrame, path: str | Pa
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)
 
 
@@ -78,7 +80,7 @@ def plot_pid_vs_overlap(pid: pl.DataFrame, path: str | Path) -> None:
     axes[0][-1].legend(fontsize=6, ncol=2)
     fig.suptitle("PID of I(y; x₁, x₂), latent_classes generator (exact posteriors)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)
 
 
@@ -115,7 +117,7 @@ def plot_gradient_ratio(gradients: pl.DataFrame, sweep: pl.DataFrame, path: str 
         row[0].legend(fontsize=6)
     fig.suptitle(f"Gradient suppression per encoder (ρ = {rho:g})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)
 
 
@@ -143,7 +145,7 @@ def plot_theory(runs: pl.DataFrame, gamma: pl.DataFrame, eta_path: str | Path,
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(eta_path, dpi=150)
+    atomic_write(eta_path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)
 
     overlaps = sorted(runs["overlap"].unique())
@@ -170,7 +172,7 @@ def plot_theory(runs: pl.DataFrame, gamma: pl.DataFrame, eta_path: str | Path,
             ax.grid(alpha=0.3)
         axes[i][0].legend(fontsize=5, ncol=2)
     fig.tight_layout()
-    fig.savefig(accuracy_path, dpi=150)
+    atomic_write(accuracy_path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)
 
     fig, axes = plt.subplots(len(cells), len(overlaps), squeeze=False, sharex=True,
@@ -194,5 +196,5 @@ def plot_theory(runs: pl.DataFrame, gamma: pl.DataFrame, eta_path: str | Path,
             ax.grid(alpha=0.3)
         axes[i][0].legend(fontsize=5, ncol=2)
     fig.tight_layout()
-    fig.savefig(gamma_path, dpi=150)
+    atomic_write(gamma_path, lambda p: fig.savefig(p, dpi=150))
     plt.close(fig)

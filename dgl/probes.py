@@ -32,8 +32,7 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     z = z.double()
     mu, sd = _standardise(z)
     zs = (z - mu) / sd
-    e, _, h = z.shape
-    n = z.shape[1]
+    e, n, h = z.shape
     v = torch.zeros(e, h, n_classes, dtype=torch.float64, device=z.device)
     c = torch.zeros(e, 1, n_classes, dtype=torch.float64, device=z.device)
     onehot = torch.nn.functional.one_hot(y, n_classes).to(torch.float64)

@@ -16,6 +16,7 @@ import torch
 
 from dgl.evaluate import fit_linear_head, head_mse, model_features, ols_expected_mse
 from dgl.models import StackedLateFusion
+from dgl.outputs import atomic_write
 from dgl.trainer import StackData, TrainConfig, resolve_device, train_stack
 from synth.datasets import Splits
 from synth.law import LinearGaussianLaw
@@ -88,6 +89,7 @@ def _bundle(model, specs, init_seeds, order_seeds, cfg, result, dev) -> dict:
         "init_seeds": init_seeds,
         "order_seeds": order_seeds,
         "train_config": asdict(cfg),
+        "diverged": result.diverged.tolist(),
         "best_epoch": result.best_epoch.tolist(),
         "epochs_run": result.epochs_run,
         "train_seconds": result.seconds,
@@ -97,7 +99,7 @@ def _bundle(model, specs, init_seeds, order_seeds, cfg, result, dev) -> dict:
 
 
 def save_bundle(bundle: dict, path: str | Path) -> None:
-    torch.save(bundle, path)
+    atomic_write(path, lambda p: torch.save(bundle, p))
 
 
 def load_model(bundle: dict) -> StackedLateFusion:
@@ -131,9 +133,17 @@ def evaluate_regression_cell(
         pred = model(xt)[..., 0].double().numpy()
     bayes_all = law.bayes_mse(tuple(range(law.n_modalities)))
     fit, test = splits.fit_rows(), splits.test_rows()
+    diverged = diverged_models(bundle)
     rows = []
     for e, spec in enumerate(specs):
         subset = parse_subset(spec.subset, law.n_modalities)
+        if diverged[e]:
+            rows.append({"seed": spec.seed, "subset": format_subset(subset),
+                         "n_modalities": len(subset), "encoder": bundle["model"]["encoder"],
+                         "status": "diverged", "bayes_mse_subset": law.bayes_mse(subset),
+                         "bayes_mse_all": bayes_all, "best_epoch": bundle["best_epoch"][e],
+                         "epochs_run": bundle["epochs_run"]})
+            continue
         y_e = y[group[e]]
         beta, c = fit_linear_head(feats[e][fit], y_e[fit])
         refit = head_mse(feats[e][test], y_e[test], beta, c)
@@ -144,6 +154,7 @@ def evaluate_regression_cell(
             "subset": format_subset(subset),
             "n_modalities": len(subset),
             "encoder": bundle["model"]["encoder"],
+            "status": "ok",
             "test_mse_model": float(np.mean((pred[e][test] - y_e[test]) ** 2)),
             "test_mse_refit": refit,
             "bayes_mse_subset": bayes,
@@ -157,7 +168,21 @@ def evaluate_regression_cell(
             "best_epoch": bundle["best_epoch"][e],
             "epochs_run": bundle["epochs_run"],
         })
-    return pl.DataFrame(rows)
+    return metrics_frame(rows)
+
+
+def diverged_models(bundle: dict) -> list[bool]:
+    """Which models of a saved stack diverged (NaN/inf loss) during training."""
+    return list(bundle.get("diverged", [False] * len(bundle["specs"])))
+
+
+def metrics_frame(rows: list[dict]) -> pl.DataFrame:
+    """Per-model rows -> frame; a diverged model's row has only its keys and ``status``
+    'diverged', every number null (so no aggregate can average it in)."""
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    keys = list(dict.fromkeys(k for r in ok + rows for k in r))  # a trained model's order
+    frame = pl.DataFrame([{k: r.get(k) for k in keys} for r in rows], infer_schema_length=None)
+    return frame.with_columns(pl.col(pl.Null).cast(pl.Float64))
 
 
 # --- classification cells (the imbalance study) ------------------------------------------
@@ -260,11 +285,12 @@ def _accuracy_ce(logits: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.
             ce.view(y.shape).double().mean(1).numpy())
 
 
-def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray,
-                                  splits: Splits) -> pl.DataFrame:
+def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray, splits: Splits,
+                                  probe_models: set[int] | None = None) -> pl.DataFrame:
     """One row per (model, modality in its subset): fused validation and test accuracy / CE of
     the method's predictions, and the linear probe of that modality's frozen encoder (fitted
-    on the training rows, evaluated on the test rows)."""
+    on the training rows, evaluated on the test rows) for the models in ``probe_models``
+    (default: all; the others get empty probe columns)."""
     from dgl.probes import fit_probe, probe_metrics
 
     model, method, extra = load_classification_stack(bundle)
@@ -281,25 +307,37 @@ def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray,
     val_acc, val_ce = _accuracy_ce(logits[:, val], yt[:, val])
     test_acc, test_ce = _accuracy_ce(logits[:, test], yt[:, test])
     masks = model.masks
+    diverged = torch.tensor(diverged_models(bundle))
     rows = []
     for k in range(len(model.modality_dims)):
-        users = masks[:, k].nonzero().squeeze(1)
-        if users.numel() == 0:
-            continue
-        probe = fit_probe(feats[k][users][:, fit], yt[users][:, fit], model.out_dim)
-        p_acc, p_ce = probe_metrics(feats[k][users][:, test], yt[users][:, test], probe)
-        for j, e in enumerate(users.tolist()):
+        for e in (masks[:, k] & diverged).nonzero().squeeze(1).tolist():
             rows.append({
                 "tag": bundle["tag"], "method": bundle["method"],
                 "options": json_options(bundle["method_options"]),
                 "overlap": specs[e].overlap, "seed": specs[e].seed, "subset": specs[e].subset,
-                "modality": k + 1,
+                "modality": k + 1, "status": "diverged",
+                "best_epoch": bundle["best_epoch"][e], "epochs_run": bundle["epochs_run"]})
+        users = (masks[:, k] & ~diverged).nonzero().squeeze(1).tolist()
+        probed = [e for e in users if probe_models is None or e in probe_models]
+        p_acc = p_ce = {}
+        if probed:
+            idx = torch.tensor(probed)
+            probe = fit_probe(feats[k][idx][:, fit], yt[idx][:, fit], model.out_dim)
+            acc, ce = probe_metrics(feats[k][idx][:, test], yt[idx][:, test], probe)
+            p_acc = dict(zip(probed, acc.tolist()))
+            p_ce = dict(zip(probed, ce.tolist()))
+        for e in users:
+            rows.append({
+                "tag": bundle["tag"], "method": bundle["method"],
+                "options": json_options(bundle["method_options"]),
+                "overlap": specs[e].overlap, "seed": specs[e].seed, "subset": specs[e].subset,
+                "modality": k + 1, "status": "ok",
                 "val_acc": float(val_acc[e]), "val_ce": float(val_ce[e]),
                 "test_acc": float(test_acc[e]), "test_ce": float(test_ce[e]),
-                "probe_acc": float(p_acc[j]), "probe_ce": float(p_ce[j]),
+                "probe_acc": p_acc.get(e), "probe_ce": p_ce.get(e),
                 "best_epoch": bundle["best_epoch"][e], "epochs_run": bundle["epochs_run"],
             })
-    return pl.DataFrame(rows)
+    return metrics_frame(rows)
 
 
 def json_options(options: dict) -> str:

@@ -24,6 +24,7 @@ import itertools
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,8 +104,10 @@ def scaled_config(cfg: dict, fraction: float) -> dict:
     return out
 
 
-def time_study(cfg: dict, cores: int, log=print) -> float:
-    """Wall seconds of ``snakemake --cores`` on ``cfg`` in a fresh temporary directory."""
+def time_study(cfg: dict, cores: int, log=print, keep_results: str | None = None) -> float:
+    """Wall seconds of ``snakemake --cores`` on ``cfg`` in a fresh temporary directory;
+    ``keep_results``: copy the run's results/ there (e.g. the committed results of the full
+    grid, so the timed run is the run whose numbers are committed)."""
     with tempfile.TemporaryDirectory(prefix="mmtheory_scaling_") as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump({**cfg, "work_dir": "work", "results_dir": "results"}))
@@ -115,11 +118,14 @@ def time_study(cfg: dict, cores: int, log=print) -> float:
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"snakemake failed on the scaled config:\n{proc.stderr[-3000:]}")
+        if keep_results:
+            shutil.copytree(Path(tmp) / "results", keep_results, dirs_exist_ok=True)
     log(f"{seconds:.0f} s")
     return seconds
 
 
-def scaling_table(cfg: dict, fractions: list[float], cores: int, log=print) -> pl.DataFrame:
+def scaling_table(cfg: dict, fractions: list[float], cores: int, log=print,
+                  keep_full_results: str | None = None) -> pl.DataFrame:
     full = sum(count_models(cfg).values())
     rows = []
     for f in fractions:
@@ -128,7 +134,8 @@ def scaling_table(cfg: dict, fractions: list[float], cores: int, log=print) -> p
         log(f"grid fraction {f:g}: {sum(counts.values())} of {full} models {counts}")
         rows.append({"target_fraction": f, "models": sum(counts.values()),
                      "model_fraction": sum(counts.values()) / full,
-                     "wall_s": time_study(scaled, cores, log)})
+                     "wall_s": time_study(scaled, cores, log,
+                                          keep_full_results if f == 1 else None)})
     table = pl.DataFrame(rows)
     base = table.filter(pl.col("target_fraction") == max(fractions))["wall_s"][0]
     top = table.filter(pl.col("target_fraction") == max(fractions))["model_fraction"][0]
@@ -164,9 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default=str(ROOT / "results" / "bench_scaling"),
                         help="output stem: writes STEM.csv and STEM.md")
+    parser.add_argument("--keep-full-results", default=None,
+                        help="copy the full-grid run's results/ into this folder")
     args = parser.parse_args(argv)
     cfg = yaml.safe_load(Path(args.config).read_text())
-    table = scaling_table(cfg, sorted(args.fractions, reverse=True), args.cores)
+    table = scaling_table(cfg, sorted(args.fractions, reverse=True), args.cores,
+                          keep_full_results=args.keep_full_results)
     table.write_csv(args.out + ".csv", float_precision=4)
     Path(args.out + ".md").write_text(scaling_markdown(table, args.cores))
     if math.isfinite(table["cost_ratio"].max()):

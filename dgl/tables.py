@@ -10,15 +10,34 @@ import polars as pl
 
 #: Columns that hold names, never numbers (a subset "1" must stay the string "1").
 TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method",
-                "variant", "tag", "options")
+                "variant", "tag", "options", "status", "device")
 
 
 def read_table(path, **kwargs) -> pl.DataFrame:
     """Read a CSV of the pipeline (or a resource), keeping name columns as strings."""
     schema = pl.read_csv(path, n_rows=0, **kwargs).columns
-    return pl.read_csv(
+    frame = pl.read_csv(
         path, schema_overrides={c: pl.String for c in schema if c in TEXT_COLUMNS}, **kwargs
     )
+    empty = [c for c in frame.columns  # numbers of diverged models only: all empty
+             if c not in TEXT_COLUMNS and frame[c].dtype == pl.String
+             and frame[c].null_count() == frame.height]
+    return frame.with_columns(pl.col(empty).cast(pl.Float64))
+
+
+def with_status(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per-model rows with a ``status`` column ('ok' where a frame predates it)."""
+    return frame if "status" in frame.columns else frame.with_columns(status=pl.lit("ok"))
+
+
+def ok_count() -> pl.Expr:
+    """Models (seeds) of a group that trained without diverging."""
+    return (pl.col("status") == "ok").sum()
+
+
+def diverged_count() -> pl.Expr:
+    """Models of a group whose loss became NaN/inf: reported, never averaged in."""
+    return (pl.col("status") == "diverged").sum()
 
 
 #: How a measured cell of Huang et al. Table 4 is compared with the paper: within
@@ -55,20 +74,21 @@ def huang_table4(metrics: pl.DataFrame, paper: pl.DataFrame | None) -> pl.DataFr
     in the paper's setting (the paper columns are then left empty).
     """
     keys = ["subset", "n_modalities", "overlap"]
-    agg = metrics.group_by(keys + ["encoder"]).agg(
+    agg = with_status(metrics).group_by(keys + ["encoder"]).agg(
         pl.col("test_mse_refit").mean().alias("mean"),
         pl.col("test_mse_refit").std().alias("std"),
         pl.col("test_mse_model").mean().alias("model_mean"),
         pl.col("test_mse_model").std().alias("model_std"),
-        pl.len().alias("n_seeds"),
+        ok_count().alias("n_seeds"),
+        diverged_count().alias("n_diverged"),
         pl.col("bayes_mse_subset").first().alias("bayes_mse"),
-        pl.col("ols_expected_mse").first().alias("ols_expected_mse"),
+        pl.col("ols_expected_mse").drop_nulls().first().alias("ols_expected_mse"),
     )
     wide = None
     for enc in sorted(agg["encoder"].unique()):
         part = agg.filter(pl.col("encoder") == enc).drop("encoder")
         part = part.rename({c: f"{enc}_{c}" for c in ["mean", "std", "model_mean", "model_std",
-                                                      "n_seeds"]})
+                                                      "n_seeds", "n_diverged"]})
         wide = part if wide is None else wide.join(
             part.drop("bayes_mse", "ols_expected_mse"), on=keys, how="full", coalesce=True
         )
@@ -106,7 +126,9 @@ def huang_table4_markdown(table: pl.DataFrame) -> str:
         cells = []
         for o in overlaps:
             r = table.filter((pl.col("subset") == subset) & (pl.col("overlap") == o)).row(0, named=True)
-            parts = [f"{enc}: **{_pm(r[f'{enc}_mean'], r[f'{enc}_std'])}**" for enc in encoders]
+            parts = [f"{enc}: **{_pm(r[f'{enc}_mean'], r[f'{enc}_std'])}**"
+                     + (f" ({r[f'{enc}_n_diverged']} diverged)" if r[f"{enc}_n_diverged"] else "")
+                     for enc in encoders]
             parts.append(f"Bayes: {r['bayes_mse']:.2f}")
             parts.append(f"LS: {r['ols_expected_mse']:.2f}")
             if r["paper_mse"] is not None:
@@ -130,6 +152,10 @@ def huang_table4_markdown(table: pl.DataFrame) -> str:
     if table["paper_mse"].null_count() == table.height:
         legend.append("This study is not in the paper's setting "
                       f"({HUANG2021_SETTING}): published values are not compared.")
+    n_div = sum(int(v) for enc in encoders for v in table[f"{enc}_n_diverged"].drop_nulls())
+    if n_div:
+        legend.append(f"{n_div} model(s) diverged (training loss NaN/inf): counted in their "
+                      "cells as 'diverged', never averaged in.")
     if inside is not None:
         legend.append(
             f"Linear encoder within the paper's value ± max(3 std, 5 %) (± {PAPER_ABS_TOL_ZERO:g} "
@@ -258,13 +284,15 @@ def select_variants(metrics: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Choose each variant's swept options on validation: per (setting, overlap, variant), the
     tag with the highest mean fused validation accuracy over seeds (never the test set).
     Returns (metrics of the chosen tags, the sweep table with a ``chosen`` column)."""
+    metrics = with_status(metrics)
     sweep = (_model_rows(metrics)
              .group_by(["setting", "overlap", "variant", "tag", "options"])
              .agg(pl.col("val_acc").mean().alias("val_acc_mean"),
                   pl.col("val_acc").std().alias("val_acc_std"),
-                  pl.col("test_acc").mean().alias("test_acc_mean"), pl.len().alias("n_models"))
+                  pl.col("test_acc").mean().alias("test_acc_mean"), ok_count().alias("n_models"),
+                  diverged_count().alias("n_diverged"))
              .sort(["setting", "overlap", "variant", "tag"]))
-    best = sweep.sort("val_acc_mean", descending=True).group_by(
+    best = sweep.sort("val_acc_mean", descending=True, nulls_last=True).group_by(
         ["setting", "overlap", "variant"]).first().select("setting", "overlap", "variant", "tag")
     sweep = sweep.join(best.with_columns(pl.lit(True).alias("chosen")),
                        on=["setting", "overlap", "variant", "tag"], how="left").with_columns(
@@ -280,7 +308,7 @@ def imbalance_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     probe accuracy; probe CE minus Bayes CE) and the imbalance degree (largest minus smallest
     probe accuracy of the model's modalities, mean over seeds). Unimodal models appear as
     rows ``unimodal_m<k>``."""
-    rows = chosen.with_columns(
+    rows = with_status(chosen).with_columns(
         pl.when(pl.col("method") == "unimodal")
         .then(pl.concat_str([pl.lit("unimodal_m"), pl.col("subset")]))
         .otherwise(pl.col("variant")).alias("row"))
@@ -298,7 +326,7 @@ def imbalance_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         pl.col("probe_acc").std().alias("probe_acc_std"),
         pl.col("probe_ce").mean().alias("probe_ce"),
         pl.col("tag").first().alias("chosen_tag"),
-        pl.len().alias("n_seeds"))
+        ok_count().alias("n_seeds"), diverged_count().alias("n_diverged"))
     t = truth.select("setting", "overlap", "subset", "bayes_accuracy", "bayes_accuracy_hw95",
                      "bayes_cross_entropy")
     mod_truth = t.filter(~pl.col("subset").str.contains(r"\+")).with_columns(

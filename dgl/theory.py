@@ -27,8 +27,9 @@ import torch
 
 from dgl.evaluate import model_features
 from dgl.probes import fit_probe, probe_metrics
-from dgl.runs import (ClassificationSpec, RunSpec, evaluate_regression_cell,
-                      load_classification_stack, train_cell, train_classification_stack)
+from dgl.runs import (ClassificationSpec, RunSpec, diverged_models, evaluate_regression_cell,
+                      load_classification_stack, metrics_frame, train_cell,
+                      train_classification_stack)
 from dgl.trainer import TrainConfig
 from synth.datasets import Splits
 from synth.subsets import format_subset, parse_subset
@@ -67,7 +68,7 @@ def evaluate_fraction(task: str, bundle: dict, x: np.ndarray, y: np.ndarray, see
     if task == "regression":
         m = evaluate_regression_cell(bundle, x, y, seeds, splits, law)
         return m.select(
-            "seed", "subset", "n_modalities",
+            "seed", "subset", "n_modalities", "status",
             pl.col("test_mse_model").alias("model_risk"),
             pl.col("test_mse_refit").alias("refit_risk"),
             pl.col("bayes_mse_subset").alias("bayes_risk_subset"),
@@ -94,8 +95,17 @@ def evaluate_fraction(task: str, bundle: dict, x: np.ndarray, y: np.ndarray, see
     bayes = {r["subset"]: r for r in truth.iter_rows(named=True)}
     rows = []
     by_subset: dict[str, list[int]] = {}
+    diverged = diverged_models(bundle)
     for e, s in enumerate(specs):
-        by_subset.setdefault(s.subset, []).append(e)
+        if diverged[e]:
+            rows.append({"seed": s.seed, "subset": s.subset,
+                         "n_modalities": len(parse_subset(s.subset, k)), "status": "diverged",
+                         "bayes_risk_subset": bayes[s.subset]["bayes_cross_entropy"],
+                         "bayes_risk_all": bayes[full]["bayes_cross_entropy"],
+                         "bayes_acc_subset": bayes[s.subset]["bayes_accuracy"],
+                         "bayes_acc_all": bayes[full]["bayes_accuracy"]})
+        else:
+            by_subset.setdefault(s.subset, []).append(e)
     for subset, members in by_subset.items():
         z = torch.as_tensor(np.stack([feats[e] for e in members]))
         probe = fit_probe(z[:, fit], yt[members][:, fit], model.out_dim)
@@ -103,7 +113,7 @@ def evaluate_fraction(task: str, bundle: dict, x: np.ndarray, y: np.ndarray, see
         for j, e in enumerate(members):
             rows.append({
                 "seed": specs[e].seed, "subset": subset,
-                "n_modalities": len(parse_subset(subset, k)),
+                "n_modalities": len(parse_subset(subset, k)), "status": "ok",
                 "model_risk": float(ce[e]), "refit_risk": float(p_ce[j]),
                 "bayes_risk_subset": bayes[subset]["bayes_cross_entropy"],
                 "bayes_risk_all": bayes[full]["bayes_cross_entropy"],
@@ -112,7 +122,7 @@ def evaluate_fraction(task: str, bundle: dict, x: np.ndarray, y: np.ndarray, see
                 "bayes_acc_subset": bayes[subset]["bayes_accuracy"],
                 "bayes_acc_all": bayes[full]["bayes_accuracy"],
             })
-    return pl.DataFrame(rows)
+    return metrics_frame(rows)
 
 
 def nested_pairs(n_modalities: int) -> list[tuple[str, str]]:
@@ -142,9 +152,16 @@ def gamma_table(metrics: pl.DataFrame, n_modalities: int) -> pl.DataFrame:
     rows = []
     for key, grp in metrics.group_by(keys, maintain_order=True):
         by = {(r["seed"], r["subset"]): r for r in grp.iter_rows(named=True)}
-        seeds = sorted({s for s, _ in by})
+        all_seeds = sorted({s for s, _ in by})
         for m, n in nested_pairs(n_modalities):
-            if not all((s, m) in by and (s, n) in by for s in seeds):
+            if not all((s, m) in by and (s, n) in by for s in all_seeds):
+                continue
+            # a seed whose M or N model diverged is left out of the pair, and counted
+            seeds = [s for s in all_seeds
+                     if by[(s, m)].get("status", "ok") == by[(s, n)].get("status", "ok") == "ok"]
+            if len(seeds) < 2:
+                rows.append({**dict(zip(keys, key)), "M": m, "N": n, "verdict": "diverged",
+                             "n_seeds": len(seeds), "n_diverged": len(all_seeds) - len(seeds)})
                 continue
             gam = [by[(s, m)]["eta"] - by[(s, n)]["eta"] for s in seeds]
             diff = [by[(s, m)]["model_risk"] - by[(s, n)]["model_risk"] for s in seeds]
@@ -159,8 +176,8 @@ def gamma_table(metrics: pl.DataFrame, n_modalities: int) -> pl.DataFrame:
                          "slack": d_mean - g_mean,
                          "verdict": ("gamma<=0 beyond noise" if g_hi < -tol else
                                      "gamma>0 beyond noise" if g_lo > tol else "within noise"),
-                         "n_seeds": len(seeds)})
-    return pl.DataFrame(rows)
+                         "n_seeds": len(seeds), "n_diverged": len(all_seeds) - len(seeds)})
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def crossover_table(metrics: pl.DataFrame, n_modalities: int) -> pl.DataFrame:
@@ -173,8 +190,9 @@ def crossover_table(metrics: pl.DataFrame, n_modalities: int) -> pl.DataFrame:
             found = None
             for frac in sorted(grp["fraction"].unique()):
                 sel = grp.filter(pl.col("fraction") == frac)
-                a = {r["seed"]: r["model_risk"] for r in sel.filter(pl.col("subset") == m).iter_rows(named=True)}
-                b = {r["seed"]: r["model_risk"] for r in sel.filter(pl.col("subset") == n).iter_rows(named=True)}
+                ok = sel.filter(pl.col("model_risk").is_not_null())  # diverged: left out
+                a = {r["seed"]: r["model_risk"] for r in ok.filter(pl.col("subset") == m).iter_rows(named=True)}
+                b = {r["seed"]: r["model_risk"] for r in ok.filter(pl.col("subset") == n).iter_rows(named=True)}
                 seeds = sorted(set(a) & set(b))
                 if len(seeds) < 2:
                     continue

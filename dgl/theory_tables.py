@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from dgl.tables import diverged_count, ok_count, with_status
 from dgl.theory import crossover_table, gamma_table, slack_fit
 
 KEYS = ["task", "encoder", "overlap"]
@@ -28,8 +29,8 @@ def _agg(metrics: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Mean, std and 95 % half-width (1.96 std / sqrt(seeds)) over seeds of the trained model's
     risk and accuracy and of eta in risk units and in accuracy (Bayes accuracy of all
     modalities minus the refit head's accuracy), beside the exact Bayes values."""
-    half = 1.96 / pl.len().sqrt()
-    return metrics.with_columns(
+    half = 1.96 / ok_count().sqrt()
+    return with_status(metrics).with_columns(
         (pl.col("bayes_acc_all") - pl.col("refit_acc")).alias("eta_acc")
     ).group_by(keys).agg(
         pl.col("model_risk").mean().alias("risk"), pl.col("model_risk").std().alias("risk_std"),
@@ -41,7 +42,7 @@ def _agg(metrics: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         pl.col("eta_acc").mean().alias("eta_acc"),
         pl.col("bayes_risk_subset").first(), pl.col("bayes_acc_subset").first(),
         pl.col("bayes_risk_all").first(), pl.col("bayes_acc_all").first(),
-        pl.len().alias("n_seeds")).sort(keys)
+        ok_count().alias("n_seeds"), diverged_count().alias("n_diverged")).sort(keys)
 
 
 def _where_violated(gam: pl.DataFrame) -> str:
@@ -122,9 +123,10 @@ def theory_tables(metrics: pl.DataFrame, k: dict[str, int]) -> dict[str, tuple[p
     out["linear_case"] = (lin, head)
 
     # Theorem 1: slack against m
-    fit = slack_fit(gam)
+    measured = gam.filter(pl.col("slack").is_not_null())  # pairs with diverged seeds: none
+    fit = slack_fit(measured)
     shrink = 0
-    for key, grp in gam.group_by(KEYS + ["M", "N"]):
+    for key, grp in measured.group_by(KEYS + ["M", "N"]):
         g = grp.sort("n_train")
         shrink += int(abs(g["slack"][-1]) <= abs(g["slack"][0]))
     head = (f"Prediction (Theorem 1): r(M model) - r(N model) <= gamma_S(M, N) + O(1/sqrt(m)). "

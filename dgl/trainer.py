@@ -19,7 +19,9 @@ method's predictions, standardised units for regression) is computed; an epoch i
 best one when its loss is lower by more than ``min_delta``; model e keeps the parameters of its
 best validation epoch and is done once ``patience`` epochs pass without improvement; training
 ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
-the best validation checkpoint). A done model leaves the stack at once (its parameters,
+the best validation checkpoint). A model whose training loss or parameters become NaN/inf, or
+whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
+kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A done model leaves the stack at once (its parameters,
 optimiser state and data indices are dropped), so a stack costs the sum of its models' epochs,
 not E times the longest. For regression the target scaling is folded back into the head, so
 predictions are in the target's units.
@@ -88,6 +90,7 @@ class StackData:
 class TrainResult:
     """Per-model outcome of :func:`train_stack`."""
 
+    diverged: Tensor  # [E] bool: the loss became NaN/inf; its numbers must not be used
     best_epoch: Tensor
     best_val_loss: Tensor
     epochs_run: int
@@ -204,9 +207,14 @@ def train_stack(
         return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
                 for name, m in modules.items()}
 
+    def finite_models() -> Tensor:
+        """[A] whether every parameter of each model in the stack is finite."""
+        with torch.no_grad():
+            return torch.stack([p.flatten(1).isfinite().all(1) for p in parameters()]).all(0)
+
     def drop_done(keep: Tensor) -> None:
         """Shrink the stack to positions ``keep``: parameters, optimiser state, data, seeds."""
-        nonlocal data, gens, opt
+        nonlocal data, gens, opt, active
         old = parameters()
         model.keep_models_(keep)
         if extra is not None:
@@ -222,12 +230,14 @@ def train_stack(
         data = StackData(data.x, data.y, data.group[keep], data.train_idx[keep],
                          data.val_idx[keep])
         gens = [gens[i] for i in keep.tolist()]
+        active = active[keep]
 
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     best = snapshot()
     best_val, _ = validate()
     best_epoch = torch.zeros(n_models, dtype=torch.long, device=device)
     since_best = torch.zeros(n_models, dtype=torch.long, device=device)
+    diverged = torch.zeros(n_models, dtype=torch.bool, device=device)
     history: list[dict[str, float]] = []
     grad_steps, grad_multi, grad_uni = [], [], []
     t0 = time.perf_counter()
@@ -251,7 +261,26 @@ def train_stack(
             method.after_backward(model, extra, x, y)
             opt.step()
             step += 1
+            if not bool(torch.isfinite(loss)):  # some model's loss is NaN or inf
+                ok = finite_models()
+                if not bool(ok.all()):
+                    log.warning("epoch %d step %d: %d model(s) diverged (non-finite loss and "
+                                "parameters); they leave the stack", epoch, step,
+                                int((~ok).sum()))
+                    diverged[active[~ok]] = True
+                    keep = ok.nonzero().squeeze(1)
+                    order = order[keep]
+                    drop_done(keep)
+                    if not len(active):
+                        break
+        if not len(active):
+            break
         val, val_acc = validate()
+        blown = ~torch.isfinite(val)
+        if bool(blown.any()):
+            log.warning("epoch %d: %d model(s) diverged (non-finite validation loss)", epoch,
+                        int(blown.sum()))
+            diverged[active[blown]] = True
         improved = val < best_val[active] - cfg.min_delta
         idx = active[improved]
         for name, m in modules.items():
@@ -261,22 +290,22 @@ def train_stack(
         best_val[idx] = val[improved]
         best_epoch[idx] = epoch
         since_best[active] = torch.where(improved, 0, since_best[active] + 1)
-        done = since_best >= cfg.patience
-        row = {"epoch": epoch, "val_loss_mean": float(val.mean()), "done": int(done.sum()),
+        done = (since_best >= cfg.patience) | diverged
+        val_mean = float(val[~blown].mean()) if bool((~blown).any()) else float("nan")
+        row = {"epoch": epoch, "val_loss_mean": val_mean, "done": int(done.sum()),
                "models_trained": len(active)}
         if val_acc is not None:
             row["val_acc_mean"] = float(val_acc.mean())
         history.append(row)
         if epoch % cfg.log_every == 0 or bool(done.all()):
             log.info("epoch %d: mean val loss %.4f (%d models trained), %d/%d models stopped, "
-                     "%.1fs", epoch, float(val.mean()), len(active), int(done.sum()), n_models,
+                     "%.1fs", epoch, val_mean, len(active), int(done.sum()), n_models,
                      time.perf_counter() - t0)
         if bool(done.all()):
             break
         keep = (~done[active]).nonzero().squeeze(1)
         if len(keep) < len(active):
             drop_done(keep)
-            active = active[keep]
     model.load_stack_(best["model"])
     if extra is not None:
         replace_parameters_(extra, {n: best["extra"][n].clone() for n, _ in extra.named_parameters()})
@@ -285,6 +314,7 @@ def train_stack(
             model.head_weight.mul_(sd.transpose(1, 2))
             model.head_bias.mul_(sd).add_(mu)
     return TrainResult(
+        diverged=diverged.cpu(),
         best_epoch=best_epoch.cpu(),
         best_val_loss=best_val.cpu(),
         epochs_run=epoch,

@@ -104,3 +104,22 @@ def test_model_rejects_bad_arguments():
         StackedLateFusion((2,), 3, "tanh", 1, torch.ones(1, 1, dtype=torch.bool), [0])
     with pytest.raises(ValueError, match="at least one modality"):
         StackedLateFusion((2, 2), 3, "relu", 1, torch.tensor([[0, 0]], dtype=torch.bool), [0])
+
+
+def test_divergence_stops_only_that_model_and_is_recorded():
+    """Dataset 1 carries inputs near float32's limit: its model's loss overflows to inf/NaN at
+    the first step. It must be stopped and flagged; the other model trains exactly as alone."""
+    dims = (3, 2)
+    x, y = toy_data(dims=dims)
+    x[1] *= 1e30
+    masks = torch.ones(2, 2, dtype=torch.bool)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=6, patience=6)
+    stacked = StackedLateFusion(dims, 6, "relu", 1, masks, [1, 2])
+    res = train_stack(stacked, make_data(x, y, [0, 1]), cfg, [3, 4])
+    assert res.diverged.tolist() == [False, True]
+    assert res.epochs_run == 6 and res.history[-1]["models_trained"] == 1
+    single = StackedLateFusion(dims, 6, "relu", 1, masks[:1], [1])
+    alone = train_stack(single, make_data(x, y, [0]), cfg, [3])
+    assert not bool(alone.diverged[0])
+    for name, p in single.state_dict().items():
+        torch.testing.assert_close(p[0], stacked.state_dict()[name][0], rtol=1e-4, atol=1e-5)

@@ -1,7 +1,6 @@
 """The whole Snakemake workflow on a small config, checked against the exact ground truth."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -9,25 +8,12 @@ import pytest
 
 from synth import all_subsets, format_subset, make_law
 
-ROOT = Path(__file__).resolve().parents[1]
-SMALL = ROOT / "tests" / "config" / "small.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+from conftest import SMALL, SNAKEMAKE
 
 #: Tolerance of a linear-encoder cell (mean over seeds of the refit test MSE) around the
 #: least-squares expectation r*(S)(1 + p/(n - p - 1)): 10 % + 0.01. Each seed's test MSE has a
 #: relative sd of about sqrt(2 / n_test) = 2.2 % here, so this is > 5 sd of the seed mean.
 REL_TOL, ABS_TOL = 0.10, 0.01
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("small_study")
-    proc = subprocess.run(
-        SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(work), "--cores", "2"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return work
 
 
 @pytest.mark.workflow
@@ -81,24 +67,6 @@ def test_lint_is_clean(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Congratulations" in proc.stdout + proc.stderr
-
-
-def test_invalid_config_stops_before_any_job(tmp_path: Path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(SMALL.read_text().replace("overlaps: [1.0, 0.5, 0.0]", "overlaps: [1.5]"))
-    proc = subprocess.run(
-        SNAKEMAKE + ["--configfile", str(bad), "--directory", str(tmp_path), "--cores", "1"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode != 0
-    assert "1.5" in proc.stderr and "maximum" in proc.stderr
-    assert not (tmp_path / "work").exists()
-    bad.write_text(SMALL.read_text().replace('subsets: ["1", "1+2", "1+2+3"]', 'subsets: ["1+4"]'))
-    proc = subprocess.run(
-        SNAKEMAKE + ["--configfile", str(bad), "--directory", str(tmp_path), "--cores", "1"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode != 0 and "huang2021.subsets" in proc.stderr
 
 
 @pytest.mark.workflow

@@ -1,4 +1,5 @@
 # Config validation and path helpers shared by every rule file.
+import os
 from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
@@ -12,6 +13,8 @@ check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.s
 WORK = config["work_dir"]
 RESULTS = config["results_dir"]
 RESOURCES = Path(workflow.basedir) / "workflow" / "resources"
+# jobs write nothing outside the work dir and results/: matplotlib's font cache goes here
+os.environ.setdefault("MPLCONFIGDIR", str(Path(WORK).resolve() / ".cache" / "matplotlib"))
 
 
 def overlap_tag(rho):
@@ -156,3 +159,26 @@ def theory_n_modalities():
 def all_outputs():
     """Every table and figure the default target produces."""
     return huang2021_outputs() + ground_truth_outputs() + imbalance_outputs() + theory_outputs()
+
+
+def study_metrics():
+    """Per-model metrics of each study that trains models (they record the training device)."""
+    return {
+        "huang2021": expand(f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
+                            overlap=[overlap_tag(o) for o in HUANG["overlaps"]],
+                            encoder=HUANG["encoders"]),
+        "imbalance": expand(f"{IMB_WORK}/metrics/{{setting}}.csv", setting=IMB["settings"]),
+        "theory": [f"{THEORY_WORK}/metrics/{t}_rho{o}_{e}.csv" for t, o, e in theory_cells()],
+    }
+
+
+def output_studies():
+    """Output file -> the study that made it ('ground_truth' trains nothing)."""
+    parts = {"huang2021": huang2021_outputs(), "ground_truth": ground_truth_outputs(),
+             "imbalance": imbalance_outputs(), "theory": theory_outputs()}
+    return {path: study for study, paths in parts.items() for path in paths}
+
+
+def provenance_path(output):
+    """results/<path> -> results/provenance/<path>.json"""
+    return f"{RESULTS}/provenance/{Path(output).relative_to(RESULTS)}.json"

@@ -4,13 +4,13 @@
 import logging
 import os
 import platform
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write, write_text
 from dgl.bench import BenchSize, flops_per_model_step, run_benchmark
 from dgl.logs import configure
 from dgl.trainer import resolve_device
@@ -23,7 +23,7 @@ sizes = [BenchSize(**s) for s in sm.params.sizes]
 rows, peak = run_benchmark(sizes, list(sm.params.models), dict(sm.params.steps),
                            sm.params.naive_runs, device, log=logging.info)
 table = pl.DataFrame(rows)
-table.write_csv(sm.output.csv, float_precision=4)
+atomic_write(sm.output.csv, lambda p: table.write_csv(p, float_precision=4))
 dev_name = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
 lines = [
     "# Benchmark: batched engine vs one model at a time", "",
@@ -47,4 +47,4 @@ for r in table.iter_rows(named=True):
     lines.append(f"| {r['size']} | {r['engine']} | {r['models']} | {r['model_steps_per_s']:.1f} | "
                  f"{r['gflops']:.2f} | {r['fraction_of_peak']:.3f} | {r['speedup_vs_naive']:.1f} "
                  f"| {mem} |")
-Path(sm.output.md).write_text("\n".join(lines) + "\n")
+write_text(sm.output.md, "\n".join(lines) + "\n")

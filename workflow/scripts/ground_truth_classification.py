@@ -7,6 +7,7 @@ import time
 import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write
 from dgl.logs import configure
 from synth.ground_truth import classification_truth
 
@@ -28,5 +29,5 @@ for rho in grid["overlaps"]:
         pid_frames.append(pid.select(keys + pid.columns))
         logging.info("setting %s rho=%g synergy=%g: %d MC samples, %.1fs", sm.wildcards.setting,
                      rho, syn, subsets["n_mc_samples"][0], time.perf_counter() - t0)
-pl.concat(subset_frames).write_csv(sm.output.subsets)
-pl.concat(pid_frames).write_csv(sm.output.pid)
+atomic_write(sm.output.subsets, pl.concat(subset_frames).write_csv)
+atomic_write(sm.output.pid, pl.concat(pid_frames).write_csv)

@@ -5,6 +5,7 @@ import logging
 import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write
 from dgl.logs import configure
 from dgl.runs import expand_variants, imbalance_specs, train_classification_stack
 from dgl.trainer import TrainConfig
@@ -32,4 +33,4 @@ for i, entry in enumerate(grid, 1):
     bundles.append(bundle)
     logging.info("[%d/%d] %s: %d models, %.1fs", i, len(grid), entry["tag"], len(specs),
                  bundle["train_seconds"])
-torch.save(bundles, sm.output[0])
+atomic_write(sm.output[0], lambda p: torch.save(bundles, p))

@@ -6,6 +6,7 @@ import logging
 import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write
 from dgl.logs import configure
 from synth.ground_truth import classification_truth
 
@@ -19,4 +20,4 @@ for rho in law["overlaps"]:
     frames.append(subsets.with_columns(pl.lit(float(rho)).alias("overlap"),
                                        pl.lit(sm.wildcards.setting).alias("setting")))
     logging.info("rho=%g done (%d MC samples)", rho, subsets["n_mc_samples"][0])
-pl.concat(frames).write_csv(sm.output[0])
+atomic_write(sm.output[0], pl.concat(frames).write_csv)

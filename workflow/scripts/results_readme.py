@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import write_text
 from dgl.logs import configure
 from dgl.tables import read_table
 from dgl.theory_tables import results_readme
@@ -44,4 +45,4 @@ sections = {
 root = Path(sm.output[0]).parent
 links = [(str(Path(p).relative_to(root)), str(Path(p).relative_to(root)))
          for p in sorted(list(sm.input.tables) + list(sm.input.figures))]
-Path(sm.output[0]).write_text(results_readme(sections, links))
+write_text(sm.output[0], results_readme(sections, links))

@@ -7,6 +7,7 @@ import polars as pl
 import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write
 from dgl.logs import configure
 from dgl.tables import read_table
 from dgl.theory import evaluate_fraction, fraction_data
@@ -27,6 +28,7 @@ for bundle in torch.load(sm.input.runs, weights_only=False):
     frames.append(m.with_columns(
         pl.lit(sm.wildcards.task).alias("task"), pl.lit(sm.wildcards.encoder).alias("encoder"),
         pl.lit(float(sm.wildcards.overlap)).alias("overlap"),
-        pl.lit(bundle["fraction"]).alias("fraction"), pl.lit(bundle["n_train"]).alias("n_train")))
+        pl.lit(bundle["fraction"]).alias("fraction"), pl.lit(bundle["n_train"]).alias("n_train"),
+        pl.lit(bundle["device"]).alias("device")))
     logging.info("fraction %g evaluated", bundle["fraction"])
-pl.concat(frames, how="vertical_relaxed").write_csv(sm.output[0])
+atomic_write(sm.output[0], pl.concat(frames, how="diagonal_relaxed").write_csv)

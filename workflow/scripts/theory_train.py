@@ -6,6 +6,7 @@ import logging
 import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
+from dgl.outputs import atomic_write
 from dgl.logs import configure
 from dgl.theory import fraction_data, train_fraction
 from dgl.trainer import TrainConfig
@@ -30,4 +31,4 @@ for fraction in sm.params.fractions:
     bundles.append(bundle)
     logging.info("fraction %g (%d rows): %d models, %d epochs, %.1fs", fraction, splits.n_train,
                  len(bundle["specs"]), bundle["epochs_run"], bundle["train_seconds"])
-torch.save(bundles, sm.output[0])
+atomic_write(sm.output[0], lambda p: torch.save(bundles, p))

@@ -1,0 +1,181 @@
+"""Reliability of the workflow on the small config: determinism, resume after a kill, no
+writes outside the work dir and results/, divergence recorded in the tables, provenance
+sidecars, and the GPU and SLURM profiles (the SLURM one on a real single-node cluster)."""
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from conftest import ROOT, SMALL, SMALL_RUN_FACTS, SNAKEMAKE, run_small
+
+pytestmark = pytest.mark.workflow
+
+
+def files(root: Path, sub: str = "results") -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / sub).rglob("*"))
+            if p.is_file()}
+
+
+def tables(root: Path) -> dict[str, bytes]:
+    return files(root, "results/tables")
+
+
+def test_second_run_is_byte_identical(small_run: Path, tmp_path: Path):
+    proc = run_small(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first, second = files(small_run), files(tmp_path)
+    assert first.keys() == second.keys()
+    differ = [name for name in first if first[name] != second[name]]
+    assert not differ, f"not byte-identical: {differ}"
+
+
+def test_resume_after_interrupt_is_byte_identical(small_run: Path, tmp_path: Path):
+    cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(tmp_path), "--cores", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    runs = tmp_path / "work" / "huang2021" / "runs"
+    while time.monotonic() < deadline and proc.poll() is None:
+        if runs.exists() and len(list(runs.glob("*.pt"))) >= 2:
+            break  # some jobs finished, others are running
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # Ctrl-C; Snakemake stops its jobs and exits
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert not (tmp_path / "results" / "README.md").exists()
+    resumed = run_small(tmp_path, "--rerun-incomplete")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first, second = files(small_run), files(tmp_path)
+    assert first.keys() == second.keys()
+    assert [n for n in first if first[n] != second[n]] == []
+
+
+def test_nothing_written_outside_work_and_results(small_run: Path):
+    before, after = SMALL_RUN_FACTS["checkout_before"], SMALL_RUN_FACTS["checkout_after"]
+    changed = sorted(k for k in after.keys() | before.keys() if before.get(k) != after.get(k))
+    assert changed == [], f"the run wrote into the checkout: {changed}"
+    assert list(SMALL_RUN_FACTS["home"].iterdir()) == []  # nothing in $HOME (caches included)
+    top = {p.name for p in small_run.iterdir()}
+    assert top <= {"work", "results", ".snakemake"}, top
+    assert not list(small_run.rglob("*.tmp*")), "a temporary output file was left behind"
+
+
+def test_provenance_sidecar_for_every_output(small_run: Path):
+    results = small_run / "results"
+    outputs = [p for p in results.rglob("*") if p.is_file() and "provenance" not in p.parts]
+    config = yaml.safe_load(SMALL.read_text())
+    from dgl.provenance import config_sha256, file_sha256
+
+    for out in outputs:
+        side = results / "provenance" / f"{out.relative_to(results)}.json"
+        record = json.loads(side.read_text())
+        assert record["sha256"] == file_sha256(out)
+        assert record["config_sha256"] == config_sha256(config)
+        assert record["code_version"]
+        assert {"python", "torch", "numpy", "polars", "snakemake"} <= record["packages"].keys()
+    huang = json.loads((results / "provenance/tables/huang_table4.csv.json").read_text())
+    truth = json.loads((results / "provenance/tables/ground_truth.csv.json").read_text())
+    assert huang["devices"] == ["cpu"] and truth["devices"] == ["none"]
+
+
+def test_divergence_is_reported_not_averaged(tmp_path: Path):
+    """A learning rate of 1e30 makes every Huang model's loss overflow: the tables must say
+    'diverged' for each of them and hold no number computed from them."""
+    cfg = yaml.safe_load(SMALL.read_text())
+    cfg["huang2021"]["train"]["lr"] = 1e30
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_small(tmp_path / "run", "results/tables/huang_table4.csv",
+                     "results/tables/huang_table4.md", config=path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = pl.read_csv(tmp_path / "run/results/tables/huang_table4_runs.csv")
+    assert runs.height == 54 and (runs["status"] == "diverged").all()
+    assert runs["test_mse_refit"].null_count() == runs.height
+    table = pl.read_csv(tmp_path / "run/results/tables/huang_table4.csv")
+    assert (table["linear_n_diverged"] == 3).all() and (table["linear_n_seeds"] == 0).all()
+    assert table["linear_mean"].null_count() == table.height
+    md = (tmp_path / "run/results/tables/huang_table4.md").read_text()
+    assert md.count("(3 diverged)") == 2 * 9 and "54 model(s) diverged" in md
+
+
+def _dry_run_resources(profile: str, tmp_path: Path) -> dict[str, str]:
+    proc = subprocess.run(SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(tmp_path),
+                                       "--profile", str(ROOT / "workflow/profiles" / profile),
+                                       "--dry-run"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out, rule, resources = proc.stdout, None, {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("resources:") and rule:
+            resources.setdefault(rule, line)
+    return resources
+
+
+def test_gpu_profile_gives_the_gpu_to_training_jobs_only(tmp_path: Path):
+    resources = _dry_run_resources("gpu", tmp_path)
+    train = {"huang2021_train", "imbalance_train", "theory_train"}
+    assert train <= resources.keys()
+    for rule, line in resources.items():
+        assert ("gpu=1" in line) == (rule in train), (rule, line)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """A single-node SLURM on localhost (tests/slurm_cluster.py), or a skip saying why not."""
+    import importlib.util
+    import tempfile
+
+    import slurm_cluster as cluster_mod
+
+    reason = cluster_mod.missing_reason()
+    if reason is None and importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        reason = ("snakemake-executor-plugin-slurm is not installed (pip install -c "
+                  "constraints.txt -e '.[test]' installs it)")
+    if reason:
+        pytest.skip(reason)
+    root = Path(tempfile.mkdtemp(prefix="mmtheory-slurm-", dir="/tmp"))
+    try:
+        cluster = cluster_mod.start(root)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+        pytest.skip(f"the SLURM daemons could not run on this machine: {err}")
+    yield cluster
+    cluster_mod.stop(cluster)
+
+
+def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_cluster, tmp_path: Path):
+    """The small config through --profile workflow/profiles/slurm (every job an sbatch job,
+    training jobs on the gpu partition with gres=gpu:1) gives the local run's tables."""
+    run = tmp_path / "slurm_run"
+    cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(run),
+                       "--profile", str(ROOT / "workflow/profiles/slurm"),
+                       # this test cluster: no accounting (status from squeue), no accounts,
+                       # fast first status check (polling dominates small runs)
+                       "--slurm-status-command", "squeue", "--slurm-no-account",
+                       "--slurm-init-seconds-before-status-checks", "1", "--jobs", "4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=slurm_cluster.env)
+    try:
+        out, _ = proc.communicate(timeout=1200)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # Snakemake ignores SIGTERM while it waits on jobs
+        out, _ = proc.communicate(timeout=120)
+        pytest.fail("the SLURM run did not finish in 20 min:\n" + out[-3000:])
+    assert proc.returncode == 0, out[-4000:]
+    jobs = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True,
+                          text=True, env=slurm_cluster.env).stdout.splitlines()
+    train = [j for j in jobs if "_train" in j]
+    assert train and all("Partition=gpu" in j and "gres:gpu:1" in j for j in train), train[:2]
+    others = [j for j in jobs if "_train" not in j and "Partition=cpu" in j]
+    assert others and all("gres:gpu" not in j for j in others)
+    local, remote = tables(small_run), tables(run)
+    assert local.keys() == remote.keys()
+    assert [n for n in local if local[n] != remote[n]] == []
