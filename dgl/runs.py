@@ -137,12 +137,15 @@ def evaluate_regression_cell(
     rows = []
     for e, spec in enumerate(specs):
         subset = parse_subset(spec.subset, law.n_modalities)
-        if diverged[e]:
+        if diverged[e]:  # only what the law and the split say, nothing measured
+            bayes, p = law.bayes_mse(subset), law.input_rank(subset)
             rows.append({"seed": spec.seed, "subset": format_subset(subset),
                          "n_modalities": len(subset), "encoder": bundle["model"]["encoder"],
-                         "status": "diverged", "bayes_mse_subset": law.bayes_mse(subset),
-                         "bayes_mse_all": bayes_all, "best_epoch": bundle["best_epoch"][e],
-                         "epochs_run": bundle["epochs_run"]})
+                         "status": "diverged", "bayes_mse_subset": bayes,
+                         "bayes_mse_all": bayes_all,
+                         "ols_expected_mse": ols_expected_mse(bayes, p, splits.n_fit),
+                         "n_inputs_rank": p, "n_fit": splits.n_fit, "n_test": splits.n_test,
+                         "best_epoch": bundle["best_epoch"][e], "epochs_run": bundle["epochs_run"]})
             continue
         y_e = y[group[e]]
         beta, c = fit_linear_head(feats[e][fit], y_e[fit])
@@ -168,7 +171,7 @@ def evaluate_regression_cell(
             "best_epoch": bundle["best_epoch"][e],
             "epochs_run": bundle["epochs_run"],
         })
-    return metrics_frame(rows)
+    return metrics_frame(rows, REGRESSION_COLUMNS)
 
 
 def diverged_models(bundle: dict) -> list[bool]:
@@ -176,13 +179,20 @@ def diverged_models(bundle: dict) -> list[bool]:
     return list(bundle.get("diverged", [False] * len(bundle["specs"])))
 
 
-def metrics_frame(rows: list[dict]) -> pl.DataFrame:
-    """Per-model rows -> frame; a diverged model's row has only its keys and ``status``
-    'diverged', every number null (so no aggregate can average it in)."""
-    ok = [r for r in rows if r.get("status") != "diverged"]
-    keys = list(dict.fromkeys(k for r in ok + rows for k in r))  # a trained model's order
+def metrics_frame(rows: list[dict], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Per-model rows -> frame with at least ``columns`` (the order of a trained model's row);
+    a diverged model's row has only its keys and ``status`` 'diverged', every measured number
+    null (so no aggregate can average it in), even when every model of the frame diverged."""
+    keys = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
     frame = pl.DataFrame([{k: r.get(k) for k in keys} for r in rows], infer_schema_length=None)
     return frame.with_columns(pl.col(pl.Null).cast(pl.Float64))
+
+
+#: Columns of the per-model metrics of a regression cell, in order.
+REGRESSION_COLUMNS = ("seed", "subset", "n_modalities", "encoder", "status", "test_mse_model",
+                      "test_mse_refit", "bayes_mse_subset", "bayes_mse_all", "eta",
+                      "excess_over_subset_bayes", "ols_expected_mse", "n_inputs_rank", "n_fit",
+                      "n_test", "best_epoch", "epochs_run")
 
 
 # --- classification cells (the imbalance study) ------------------------------------------
@@ -337,7 +347,13 @@ def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray, sp
                 "probe_acc": p_acc.get(e), "probe_ce": p_ce.get(e),
                 "best_epoch": bundle["best_epoch"][e], "epochs_run": bundle["epochs_run"],
             })
-    return metrics_frame(rows)
+    return metrics_frame(rows, CLASSIFICATION_COLUMNS)
+
+
+#: Columns of the per-(model, modality) metrics of a classification stack, in order.
+CLASSIFICATION_COLUMNS = ("tag", "method", "options", "overlap", "seed", "subset", "modality",
+                          "status", "val_acc", "val_ce", "test_acc", "test_ce", "probe_acc",
+                          "probe_ce", "best_epoch", "epochs_run")
 
 
 def json_options(options: dict) -> str:

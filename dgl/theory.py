@@ -122,7 +122,14 @@ def evaluate_fraction(task: str, bundle: dict, x: np.ndarray, y: np.ndarray, see
                 "bayes_acc_subset": bayes[subset]["bayes_accuracy"],
                 "bayes_acc_all": bayes[full]["bayes_accuracy"],
             })
-    return metrics_frame(rows)
+    return metrics_frame(rows, THEORY_COLUMNS)
+
+
+#: Columns of the per-model metrics of the theory study, in order (regression and
+#: classification alike).
+THEORY_COLUMNS = ("seed", "subset", "n_modalities", "status", "model_risk", "refit_risk",
+                  "bayes_risk_subset", "bayes_risk_all", "eta", "model_acc", "refit_acc",
+                  "bayes_acc_subset", "bayes_acc_all")
 
 
 def nested_pairs(n_modalities: int) -> list[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """A real single-node SLURM cluster on localhost for the scale-out test.
 
 Needs Debian's ``slurm-wlm`` and ``munge`` packages (``.ci/run`` installs them where it runs
-as root) and root to start the daemons. :func:`start` writes a slurm.conf under a temporary
-folder (state, spool, logs and pid files there too), starts munged, slurmctld and slurmd, and
-waits for the node to be idle; :func:`stop` kills exactly the daemons it started, by their pid
-files. The node offers its CPU cores and one GPU *resource* without a device (``Gres=gpu:1``
+as root) and root to start the daemons. :func:`start` writes a slurm.conf (state, spool, logs
+and pid files in a temporary folder) and installs it as /etc/slurm/slurm.conf when the machine
+has none (the plugin's in-job ``srun`` reads only that), starts munged, slurmctld and slurmd,
+and waits for the node to be idle; :func:`stop` kills exactly the daemons it started, by their
+pid files, and removes the configuration it installed. The node offers its CPU cores and one GPU *resource* without a device (``Gres=gpu:1``
 with ``Count=1``): jobs that request ``gres=gpu:1``, as the slurm profile's training jobs do,
 are scheduled through SLURM's real GRES accounting and then train on the CPU (torch sees no
 GPU here, and the profile's ``device=auto`` falls back to it).
@@ -55,6 +56,12 @@ def _binary(name: str) -> str:
     return shutil.which(name) or str(Path("/usr/sbin", name))
 
 
+#: Where SLURM's client commands look for their configuration. Jobs started by the Snakemake
+#: plugin call ``srun`` inside the job, which does not see a SLURM_CONF set by the submitter,
+#: so the test cluster's configuration is written here (never over an existing one).
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+
+
 def _write_conf(root: Path) -> Path:
     host = socket.gethostname().split(".")[0]
     cpus = os.cpu_count() or 1
@@ -89,7 +96,13 @@ PartitionName=cpu Nodes={host} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={host} MaxTime=INFINITE State=UP
 """)
     (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
-    return conf
+    if SYSTEM_CONF.exists():
+        raise RuntimeError(f"{SYSTEM_CONF} exists: this machine has a SLURM configuration of "
+                           "its own, which the test will not replace")
+    SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(conf, SYSTEM_CONF)
+    shutil.copy(root / "gres.conf", SYSTEM_CONF.with_name("gres.conf"))
+    return SYSTEM_CONF
 
 
 def _start_munge() -> Path | None:
@@ -118,7 +131,7 @@ def start(root: Path, timeout: float = 60.0) -> Cluster:
     """Start munged, slurmctld and slurmd under ``root``; raise RuntimeError with the logs
     if the node does not come up."""
     root.mkdir(parents=True, exist_ok=True)
-    conf = _write_conf(root)
+    conf = _write_conf(root)  # RuntimeError if the machine has a SLURM configuration
     cluster = Cluster(root, conf, [])
     env = cluster.env
     try:
@@ -153,3 +166,6 @@ def stop(cluster: Cluster) -> None:
             os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
         except (OSError, ValueError):
             pass
+    if cluster.conf == SYSTEM_CONF:  # written by _write_conf: remove what we added
+        SYSTEM_CONF.unlink(missing_ok=True)
+        SYSTEM_CONF.with_name("gres.conf").unlink(missing_ok=True)

@@ -115,6 +115,7 @@ THEORY_TABLES = ["table1_accuracy_by_subset", "table2_gamma", "table3_sample_siz
 def theory_outputs():
     return (
         [f"{RESULTS}/tables/{t}.{ext}" for t in THEORY_TABLES for ext in ("csv", "md")]
+        + [f"{RESULTS}/tables/theory_runs.csv"]
         + [f"{RESULTS}/figures/{f}.png" for f in ("eta_vs_overlap", "accuracy_vs_fraction",
                                                   "gamma_vs_fraction")]
         + [f"{RESULTS}/README.md"]

@@ -33,6 +33,8 @@ rule huang2021_train:
         modality_dims=[HUANG["dim"]] * HUANG["n_modalities"],
         device=config["device"],
     threads: config["train_threads"]
+    resources:
+        mem_mb=1500,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:
@@ -54,6 +56,8 @@ rule huang2021_evaluate:
         n_train=HUANG["n_train"],
         n_test=HUANG["n_test"],
         val_fraction=HUANG["val_fraction"],
+    resources:
+        mem_mb=6000,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:

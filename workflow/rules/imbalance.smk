@@ -47,6 +47,8 @@ rule imbalance_train:
         variants=IMB["variants"],
         device=config["device"],
     threads: config["train_threads"]
+    resources:
+        mem_mb=1000,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:
@@ -67,6 +69,8 @@ rule imbalance_evaluate:
     params:
         splits={k: IMB[k] for k in ("n_train", "n_test", "val_fraction")},
     threads: config["train_threads"]
+    resources:
+        mem_mb=3000,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:

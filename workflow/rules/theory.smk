@@ -48,6 +48,8 @@ rule theory_train:
         train=THEORY["train"],
         device=config["device"],
     threads: config["train_threads"]
+    resources:
+        mem_mb=1500,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:
@@ -71,6 +73,8 @@ rule theory_evaluate:
         n_eval=THEORY["n_eval"],
         val_fraction=THEORY["val_fraction"],
     threads: config["train_threads"]
+    resources:
+        mem_mb=10000,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:
