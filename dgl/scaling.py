@@ -110,7 +110,9 @@ def time_study(cfg: dict, cores: int, log=print, keep_results: str | None = None
     grid, so the timed run is the run whose numbers are committed)."""
     with tempfile.TemporaryDirectory(prefix="mmtheory_scaling_") as tmp:
         path = Path(tmp) / "config.yaml"
-        path.write_text(yaml.safe_dump({**cfg, "work_dir": "work", "results_dir": "results"}))
+        # config order kept: it orders rows and stacks, so a full-grid run equals config.yaml's
+        path.write_text(yaml.safe_dump({**cfg, "work_dir": "work", "results_dir": "results"},
+                                       sort_keys=False))
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
                "--configfile", str(path), "--directory", tmp, "--cores", str(cores), "--quiet"]
         start = time.perf_counter()

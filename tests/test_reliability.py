@@ -164,7 +164,7 @@ def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_cluster, tmp_pat
                        # this test cluster: no accounting (status from squeue), no accounts,
                        # fast first status check (polling dominates small runs)
                        "--slurm-status-command", "squeue", "--slurm-no-account",
-                       "--slurm-init-seconds-before-status-checks", "1", "--jobs", "4"]
+                       "--slurm-init-seconds-before-status-checks", "1", "--jobs", "8"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=slurm_cluster.env)
     try:

@@ -38,6 +38,7 @@ rule ground_truth_regression_pid:
 
 
 rule ground_truth_table:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         subsets=expand(
             f"{TRUTH_WORK}/classification_{{setting}}.csv",
@@ -69,6 +70,7 @@ rule ground_truth_table:
 
 
 rule ground_truth_plot:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         pid=f"{RESULTS}/tables/ground_truth_pid.csv",
     output:

@@ -2,6 +2,7 @@
 
 
 rule huang2021_data:
+    localrule: True  # seconds of work: never worth a cluster job
     output:
         f"{HUANG_WORK}/data/rho{{overlap}}.npz",
     params:
@@ -69,6 +70,7 @@ rule huang2021_evaluate:
 
 
 rule huang2021_table4:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         metrics=expand(
             f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
@@ -95,6 +97,7 @@ rule huang2021_table4:
 
 
 rule huang2021_bayes_table:
+    localrule: True  # seconds of work: never worth a cluster job
     output:
         f"{RESULTS}/tables/bayes_risk_all_subsets.csv",
     params:
@@ -110,6 +113,7 @@ rule huang2021_bayes_table:
 
 
 rule huang2021_plot:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         table=f"{RESULTS}/tables/huang_table4.csv",
     output:

@@ -2,6 +2,7 @@
 
 
 rule imbalance_data:
+    localrule: True  # seconds of work: never worth a cluster job
     output:
         f"{IMB_WORK}/data/{{setting}}.npz",
     params:
@@ -82,6 +83,7 @@ rule imbalance_evaluate:
 
 
 rule imbalance_tables:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         metrics=expand(f"{IMB_WORK}/metrics/{{setting}}.csv", setting=IMB["settings"]),
         gradients=expand(
@@ -113,6 +115,7 @@ rule imbalance_tables:
 
 
 rule imbalance_plot:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         gradients=expand(
             f"{IMB_WORK}/metrics/{{setting}}_gradients.csv", setting=IMB["settings"]

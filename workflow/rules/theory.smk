@@ -2,6 +2,7 @@
 
 
 rule theory_data:
+    localrule: True  # seconds of work: never worth a cluster job
     output:
         f"{THEORY_WORK}/data/{{task}}_rho{{overlap}}.npz",
     params:
@@ -86,6 +87,7 @@ rule theory_evaluate:
 
 
 rule theory_tables:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         metrics=[f"{THEORY_WORK}/metrics/{t}_rho{o}_{e}.csv" for t, o, e in theory_cells()],
     output:
@@ -106,6 +108,7 @@ rule theory_tables:
 
 
 rule theory_plots:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         runs=f"{RESULTS}/tables/theory_runs.csv",
         gamma=f"{RESULTS}/tables/table2_gamma.csv",
@@ -134,6 +137,7 @@ rule theory_plots:
 
 
 rule results_readme:
+    localrule: True  # seconds of work: never worth a cluster job
     input:
         huang=f"{RESULTS}/tables/huang_table4.csv",
         truth=f"{RESULTS}/tables/ground_truth.md",
