@@ -169,7 +169,7 @@ class PeakMemory:
             self.mib = (torch.cuda.max_memory_allocated() - self._base) / 2**20
         elif self._base is not None:
             peak = _rss_kib("VmHWM")
-            self.mib = (peak - self._base) / 1024 if peak is not None else None
+            self.mib = max(0.0, (peak - self._base) / 1024) if peak is not None else None
 
 
 def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[str, int],
