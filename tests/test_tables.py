@@ -40,3 +40,32 @@ def test_table4_without_paper_values():
 def test_paper_setting():
     assert is_huang2021_setting(4, 100, 7000, 3000)
     assert not is_huang2021_setting(3, 100, 7000, 3000)
+
+
+def test_imbalance_selection_and_table_count_diverged_models():
+    """A sweep point whose models all diverged is never chosen; a chosen variant with one
+    diverged seed averages the others and reports the count."""
+    from dgl.tables import imbalance_table, select_variants
+
+    rows = []
+    for tag, alpha_acc in (("dgl_alpha1", 0.70), ("dgl_alpha8", None)):
+        for seed in range(3):
+            bad = alpha_acc is None or (tag == "dgl_alpha1" and seed == 2)
+            for modality in (1, 2):
+                rows.append({"setting": "s", "overlap": 0.0, "variant": "dgl", "tag": tag,
+                             "options": "{}", "method": "dgl", "seed": seed, "subset": "1+2",
+                             "modality": modality, "status": "diverged" if bad else "ok",
+                             "val_acc": None if bad else alpha_acc + 0.01 * seed,
+                             "test_acc": None if bad else 0.6,
+                             "probe_acc": None if bad else 0.5 + 0.1 * modality,
+                             "probe_ce": None if bad else 1.0})
+    metrics = pl.DataFrame(rows, infer_schema_length=None)
+    chosen, sweep = select_variants(metrics)
+    assert set(chosen["tag"]) == {"dgl_alpha1"}
+    assert sweep.filter(pl.col("tag") == "dgl_alpha8")["n_diverged"][0] == 3
+    truth = pl.DataFrame({"setting": ["s"] * 3, "overlap": [0.0] * 3, "subset": ["1", "2", "1+2"],
+                          "bayes_accuracy": [0.8, 0.7, 0.9], "bayes_accuracy_hw95": [0.001] * 3,
+                          "bayes_cross_entropy": [0.5, 0.6, 0.3]})
+    table = imbalance_table(chosen, truth)
+    assert table["n_seeds"].to_list() == [2, 2] and table["n_diverged"].to_list() == [1, 1]
+    assert table["probe_acc"].to_list() == pytest.approx([0.6, 0.7])

@@ -121,3 +121,36 @@ def test_gamma_and_slack_tables():
     assert r["slack"] == pytest.approx((0.25 - 0.6 - 1 / np.sqrt(1000)) + 0.3)
     fit = slack_fit(g)
     assert fit.height == 2 and {"c", "r2"} <= set(fit.columns)
+
+
+def test_diverged_models_are_counted_not_averaged():
+    """Seed 2's '1+2' model diverged (status 'diverged', no numbers): gamma for pairs with
+    '1+2' uses seeds 0 and 1 only and says so; with one seed left the pair is 'diverged'; the
+    per-subset aggregate counts it apart; the crossover search ignores it."""
+    from dgl.theory import crossover_table
+    from dgl.theory_tables import _agg
+
+    rows = []
+    for seed in range(3):
+        for subset, eta in (("1", 0.5), ("1+2", 0.2), ("2", 0.7)):
+            bad = (seed == 2 and subset == "1+2") or (seed >= 1 and subset == "2")
+            rows.append({"task": "t", "encoder": "e", "overlap": 0.0, "fraction": 1.0,
+                         "n_train": 100, "seed": seed, "subset": subset, "n_modalities":
+                         subset.count("+") + 1, "status": "diverged" if bad else "ok",
+                         "eta": None if bad else eta + 0.01 * seed,
+                         "model_risk": None if bad else eta + 0.1 + 0.01 * seed,
+                         "model_acc": None, "refit_acc": None, "bayes_acc_all": None,
+                         "bayes_acc_subset": None, "bayes_risk_subset": 0.1,
+                         "bayes_risk_all": 0.05})
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    g = gamma_table(frame, 2)
+    pair = g.filter((pl.col("M") == "1+2") & (pl.col("N") == "1")).row(0, named=True)
+    assert pair["n_seeds"] == 2 and pair["n_diverged"] == 1
+    assert pair["gamma"] == pytest.approx(-0.3)  # mean over seeds 0, 1 only
+    lone = g.filter((pl.col("M") == "1+2") & (pl.col("N") == "2")).row(0, named=True)
+    assert lone["verdict"] == "diverged" and lone["gamma"] is None and lone["n_diverged"] == 2
+    agg = _agg(frame, ["task", "encoder", "overlap", "subset"]).filter(pl.col("subset") == "1+2")
+    assert agg["n_seeds"][0] == 2 and agg["n_diverged"][0] == 1
+    assert agg["eta"][0] == pytest.approx(0.205)  # (0.20 + 0.21) / 2, the diverged seed left out
+    cross = crossover_table(frame, 2)
+    assert cross.height == 2  # both pairs searched on the seeds that trained
