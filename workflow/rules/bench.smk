@@ -15,7 +15,7 @@ rule bench:
         models=[1, 8, 64, 256],
         steps={"huang": 20, "small": 100},
         naive_runs=8,
-    threads: workflow.cores or 1  # all the cores given (a --report run gives none)
+    threads: lambda wildcards: workflow.cores  # all the cores given, read when the job runs
     conda:
         "../envs/mmtheory.yaml"
     log:
