@@ -197,7 +197,8 @@ class DGLPID(DGL):
             u = model.contributions(feats)
         out = []
         for k in range(len(feats)):
-            others = model.logits([u_j for j, u_j in enumerate(u) if j != k], model.head_bias.detach())
+            others = model.logits([u_j for j, u_j in enumerate(u) if j != k],
+                                  model.head_bias.detach())
             logits = extra(k, feats[k]) + others
             out.append(task_loss(logits, y) * model.masks[:, k].to(logits.dtype))
         return torch.stack(out)

@@ -15,9 +15,9 @@ Model e of the stack, on modalities x_1..x_K (x_k in R^{d_k}):
 Every parameter carries a leading model axis of size E, so one ``torch.baddbmm`` per modality
 evaluates all E models at once. The head, whose output width o is tiny (1 for regression), goes
 through :func:`stacked_linear`, whose backward uses the products a BLAS runs fast at that shape
-(autograd's default, z^T g with o columns, runs several times slower on CPU). Model e is initialised from its own seed exactly as a single
-``nn.Linear`` stack would be (uniform in +-1/sqrt(fan_in)), so a stack of one model is the
-one-model-at-a-time path.
+(autograd's default, z^T g with o columns, runs several times slower on CPU). Model e is
+initialised from its own seed exactly as a single ``nn.Linear`` stack would be (uniform in
++-1/sqrt(fan_in)), so a stack of one model is the one-model-at-a-time path.
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ class StackedLateFusion(nn.Module):
     def load_stack_(self, state: dict[str, Tensor]) -> None:
         """Load a state dict whose model axis may differ from the current one (the inverse of
         :meth:`keep_models_`)."""
-        replace_parameters_(self, {name: state[name].clone() for name, _ in self.named_parameters()})
+        replace_parameters_(self, {name: state[name].clone()
+                                   for name, _ in self.named_parameters()})
         self.masks = state["masks"].clone().to(self.masks.device)
         self._refresh_users()
 
@@ -205,11 +206,6 @@ class StackedLateFusion(nn.Module):
     def only(feats: list[Tensor], k: int) -> list[Tensor]:
         """(0, ..., z_k, ..., 0): the features of modality k alone."""
         return [z if j == k else torch.zeros_like(z) for j, z in enumerate(feats)]
-
-    @staticmethod
-    def without(feats: list[Tensor], k: int) -> list[Tensor]:
-        """(z_1, ..., 0_k, ..., z_K): every modality but k."""
-        return [torch.zeros_like(z) if j == k else z for j, z in enumerate(feats)]
 
     def contributions(self, feats: list[Tensor], weight: Tensor | None = None) -> list[Tensor]:
         """u_k = z_k V_k^T [E, B, o] per modality, V_k the head's block k (concatenation) or V

@@ -17,6 +17,7 @@ sidecars (the determinism test compares them too).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -51,6 +52,7 @@ def code_version(root: str | Path) -> str:
         return f"mmtheory {metadata.version('mmtheory')} (not a git checkout)"
 
 
+@functools.cache  # read once per process, not once per output file
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
@@ -70,6 +72,6 @@ def sidecar(path: str | Path, config: dict, config_file: str, code: str,
         "config_file": config_file,
         "config_sha256": config_sha256(config),
         "code_version": code,
-        "packages": package_versions(),
+        "packages": dict(package_versions()),
         "devices": sorted(set(devices)) or ["none"],
     }

@@ -312,8 +312,9 @@ def evaluate_classification_stack(bundle: dict, x: np.ndarray, y: np.ndarray, sp
     with torch.no_grad():
         logits = torch.cat([method.logits(model, extra, xt[:, i : i + 8192])
                             for i in range(0, xt.shape[1], 8192)], dim=1)
-        feats = [torch.cat(parts, dim=1) for parts in zip(*[
-            model.encode(xt[:, i : i + 8192]) for i in range(0, xt.shape[1], 8192)])]
+        feats = None if probe_models == set() else [  # frozen features: for the probes only
+            torch.cat(parts, dim=1) for parts in zip(*[
+                model.encode(xt[:, i : i + 8192]) for i in range(0, xt.shape[1], 8192)])]
     val_acc, val_ce = _accuracy_ce(logits[:, val], yt[:, val])
     test_acc, test_ce = _accuracy_ce(logits[:, test], yt[:, test])
     masks = model.masks

@@ -180,9 +180,9 @@ def main(argv: list[str] | None = None) -> None:
     table = scaling_table(cfg, sorted(args.fractions, reverse=True), args.cores,
                           keep_full_results=args.keep_full_results)
     table.write_csv(args.out + ".csv", float_precision=4)
-    Path(args.out + ".md").write_text(scaling_markdown(table, args.cores))
-    if math.isfinite(table["cost_ratio"].max()):
-        print(scaling_markdown(table, args.cores))
+    markdown = scaling_markdown(table, args.cores)
+    Path(args.out + ".md").write_text(markdown)
+    print(markdown)
 
 
 if __name__ == "__main__":

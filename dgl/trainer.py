@@ -21,10 +21,11 @@ best validation epoch and is done once ``patience`` epochs pass without improvem
 ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
 the best validation checkpoint). A model whose training loss or parameters become NaN/inf, or
 whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
-kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A done model leaves the stack at once (its parameters,
-optimiser state and data indices are dropped), so a stack costs the sum of its models' epochs,
-not E times the longest. For regression the target scaling is folded back into the head, so
-predictions are in the target's units.
+kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A
+done model leaves the stack at once (its parameters, optimiser state and data indices are
+dropped), so a stack costs the sum of its models' epochs, not E times the longest. For
+regression the target scaling is folded back into the head, so predictions are in the
+target's units.
 
 Gradient instrumentation (``grad_probe_every`` > 0): every that many steps, for every model
 and encoder k, the norms of the gradients with respect to encoder k's parameters of the
@@ -223,7 +224,8 @@ def train_stack(
         new_opt = optimiser(parameters())
         for p_old, p_new in zip(old, parameters()):  # Adam moments, momentum: per model
             new_opt.state[p_new] = {
-                key: value.index_select(0, keep) if torch.is_tensor(value) and value.dim() else value
+                key: (value.index_select(0, keep) if torch.is_tensor(value) and value.dim()
+                      else value)
                 for key, value in opt.state.get(p_old, {}).items()}
         opt = new_opt
         method.keep_models(keep)
@@ -308,7 +310,8 @@ def train_stack(
             drop_done(keep)
     model.load_stack_(best["model"])
     if extra is not None:
-        replace_parameters_(extra, {n: best["extra"][n].clone() for n, _ in extra.named_parameters()})
+        replace_parameters_(extra, {n: best["extra"][n].clone()
+                                    for n, _ in extra.named_parameters()})
     if task == "regression":
         with torch.no_grad():  # fold the target scaling back into the head
             model.head_weight.mul_(sd.transpose(1, 2))

@@ -72,11 +72,7 @@ rule huang2021_evaluate:
 rule huang2021_table4:
     localrule: True  # seconds of work: never worth a cluster job
     input:
-        metrics=expand(
-            f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
-            overlap=[overlap_tag(o) for o in HUANG["overlaps"]],
-            encoder=HUANG["encoders"],
-        ),
+        metrics=study_metrics()["huang2021"],
         paper=RESOURCES / "huang2021_table4_paper.csv",
     output:
         csv=report(

@@ -85,7 +85,7 @@ rule imbalance_evaluate:
 rule imbalance_tables:
     localrule: True  # seconds of work: never worth a cluster job
     input:
-        metrics=expand(f"{IMB_WORK}/metrics/{{setting}}.csv", setting=IMB["settings"]),
+        metrics=study_metrics()["imbalance"],
         gradients=expand(
             f"{IMB_WORK}/metrics/{{setting}}_gradients.csv", setting=IMB["settings"]
         ),

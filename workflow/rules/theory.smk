@@ -89,7 +89,7 @@ rule theory_evaluate:
 rule theory_tables:
     localrule: True  # seconds of work: never worth a cluster job
     input:
-        metrics=[f"{THEORY_WORK}/metrics/{t}_rho{o}_{e}.csv" for t, o, e in theory_cells()],
+        metrics=study_metrics()["theory"],
     output:
         [f"{RESULTS}/tables/{t}.md" for t in THEORY_TABLES],
         [
