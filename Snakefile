@@ -8,6 +8,8 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/huang2021.smk"
 include: "workflow/rules/ground_truth.smk"
 include: "workflow/rules/imbalance.smk"

@@ -1,18 +1,18 @@
-"""Finite samples of a law, split into train / validation / test rows, stored as .npz.
+"""Finite samples of a law: datasets keyed by (overlap, seed), and their row splits.
 
-Dataset s of a study is drawn from latents w ~ N(0, I) seeded by (s, "data") only, so every
-overlap rho of the same seed uses the same latents (common random numbers: differences
-between overlaps are not blurred by resampling).
+Dataset (rho, s) is drawn from latents seeded by (s, "data") only, so every overlap rho of the
+same seed uses the same latents (common random numbers: differences between overlaps are not
+blurred by resampling). Datasets of several overlaps travel together as one
+:class:`Datasets`, found by their key, never by a position convention.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from synth.law import LinearGaussianLaw
 from synth.seeding import derive_seed
 
 
@@ -52,32 +52,49 @@ class Splits:
         return slice(self.n_train, self.n_total)
 
 
-def draw_datasets(
-    law: LinearGaussianLaw, seeds: list[int], splits: Splits
-) -> tuple[np.ndarray, np.ndarray]:
-    """x [n_seeds, n_total, D] (float32) and y [n_seeds, n_total] (float64), one per seed."""
+@dataclass(frozen=True)
+class Datasets:
+    """G datasets of the same shape: x [G, n, D] (float32), y [G, n] (targets or class
+    indices); dataset g was drawn at overlap ``keys[g][0]`` with seed ``keys[g][1]``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    keys: tuple[tuple[float, int], ...]
+
+    def __post_init__(self) -> None:
+        keys = tuple((float(rho), int(seed)) for rho, seed in self.keys)
+        object.__setattr__(self, "keys", keys)
+        if len(set(keys)) != len(keys) or {self.x.shape[0], self.y.shape[0]} != {len(keys)}:
+            raise ValueError(f"one distinct (overlap, seed) key per dataset, got {keys} for "
+                             f"x {self.x.shape}, y {self.y.shape}")
+
+    def index(self, overlap: float, seed: int) -> int:
+        """Position of the dataset drawn at ``overlap`` with ``seed``."""
+        try:
+            return self.keys.index((float(overlap), int(seed)))
+        except ValueError:
+            raise KeyError(f"no dataset at overlap {overlap} with seed {seed}; held: "
+                           f"{list(self.keys)}") from None
+
+    def rows(self, rows: np.ndarray | slice) -> Datasets:
+        """The same datasets restricted to ``rows`` (in that order)."""
+        return Datasets(self.x[:, rows], self.y[:, rows], self.keys)
+
+    @staticmethod
+    def concat(parts: Sequence[Datasets]) -> Datasets:
+        """Datasets of several draws (e.g. one per overlap), in the given order."""
+        return Datasets(np.concatenate([p.x for p in parts]),
+                        np.concatenate([p.y for p in parts]),
+                        tuple(k for p in parts for k in p.keys))
+
+
+def draw_datasets(law, overlap: float, seeds: Sequence[int], n_rows: int) -> Datasets:
+    """One dataset of ``n_rows`` rows per seed from ``law`` (the law of the generator at
+    ``overlap``): x float32, y as the law samples it."""
     xs, ys = [], []
     for seed in seeds:
         rng = np.random.default_rng(derive_seed(seed, "data"))
-        x, y = law.sample(splits.n_total, rng)
+        x, y = law.sample(n_rows, rng)
         xs.append(x.astype(np.float32))
         ys.append(y)
-    return np.stack(xs), np.stack(ys)
-
-
-def save_datasets(path: str | Path, x: np.ndarray, y: np.ndarray, seeds: list[int]) -> None:
-    np.savez(path, x=x, y=y, seeds=np.asarray(seeds))
-
-
-def draw_overlap_datasets(
-    laws: list, seeds: list[int], splits: Splits
-) -> tuple[np.ndarray, np.ndarray]:
-    """Datasets of several laws (e.g. one per overlap) stacked law-major: dataset index
-    i * len(seeds) + j is law i drawn with seed j."""
-    xs, ys = zip(*(draw_datasets(law, seeds, splits) for law in laws))
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def load_datasets(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    with np.load(path) as f:
-        return f["x"], f["y"], [int(s) for s in f["seeds"]]
+    return Datasets(np.stack(xs), np.stack(ys), tuple((overlap, s) for s in seeds))

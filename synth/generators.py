@@ -6,6 +6,8 @@ data and answers every ground-truth question (see :mod:`synth.law`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -20,6 +22,24 @@ GENERATORS: Registry[Callable[..., Law]] = Registry("generator")
 def make_law(name: str, **params: Any) -> Law:
     """The law of the generator registered as ``name`` with knobs ``params``."""
     return GENERATORS.get(name)(**params)
+
+
+@dataclass(frozen=True)
+class LawSpec:
+    """A generator and the knobs a study holds fixed, as every config section writes them:
+    ``law: {generator, params}``. The knobs a study varies (overlap, per-modality SNR) are
+    given to :meth:`build`."""
+
+    generator: str
+    params: Mapping[str, Any]
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> LawSpec:
+        return cls(section["generator"], dict(section.get("params") or {}))
+
+    def build(self, **knobs: Any) -> Law:
+        """The law at these knobs (they take precedence over the fixed ones)."""
+        return make_law(self.generator, **{**self.params, **knobs})
 
 
 @GENERATORS.register("huang_overlap")
@@ -115,10 +135,37 @@ def latent_classes(
     d_k = q_s + q_u + nuisance_k (+ 1 for modalities 1 and 2 when K >= 2).
     """
     snr_arr = np.asarray(snr, dtype=float)
+    nuis = _check_latent_knobs(snr_arr, overlap, n_classes, synergy, shared_noise, shared_dim,
+                               unique_dim, nuisance_dims, separation)
     k = len(snr_arr)
+    rng = np.random.default_rng(structure_seed)
+    qs, qu, c, rho = shared_dim, unique_dim, n_classes, float(overlap)
+    mu_s = _class_means(rng, c, qs) * separation
+    mu_u = [_class_means(rng, c, qu) * separation for _ in range(k)]
+    layout = _LatentLayout(qs, qu, tuple(nuis), 1.0 / np.sqrt(snr_arr))
+    rotations = [_rotation(rng, d) for d in layout.dims]
+    means, loadings = [], []
+    for m, d in enumerate(layout.dims):
+        mean_m = np.zeros((c, d))
+        mean_m[:, :qs] = np.sqrt(rho) * mu_s
+        mean_m[:, qs : qs + qu] = np.sqrt(1.0 - rho) * mu_u[m]
+        load_m = _modality_loading(layout, m, c, shared_noise, synergy)
+        means.append(mean_m @ rotations[m].T)
+        loadings.append(np.einsum("de,cem->cdm", rotations[m], load_m))
+    return ClassConditionalGaussianLaw(priors=np.full(c, 1.0 / c), means=np.hstack(means),
+                                       loadings=np.hstack(loadings),
+                                       modality_dims=tuple(layout.dims))
+
+
+def _check_latent_knobs(snr: np.ndarray, overlap: float, n_classes: int, synergy: float,
+                        shared_noise: str, shared_dim: int, unique_dim: int,
+                        nuisance_dims: int | list[int], separation: float) -> list[int]:
+    """Refuse knobs :func:`latent_classes` is not defined for; the nuisance dimension of every
+    modality."""
+    k = len(snr)
     if k < 1:
         raise ValueError("snr needs one entry per modality (K >= 1)")
-    if np.any(~np.isfinite(snr_arr)) or np.any(snr_arr <= 0):
+    if np.any(~np.isfinite(snr)) or np.any(snr <= 0):
         raise ValueError(f"snr entries must be positive and finite, got {list(snr)}")
     if not 0.0 <= overlap <= 1.0:
         raise ValueError(f"overlap must lie in [0, 1], got {overlap}")
@@ -132,62 +179,79 @@ def latent_classes(
         raise ValueError(f"shared_noise must be 'nested' or 'independent', got {shared_noise!r}")
     if shared_dim < 0 or unique_dim < 0 or shared_dim + unique_dim == 0:
         raise ValueError("shared_dim and unique_dim must be >= 0, not both 0")
-    nuis = [int(nuisance_dims)] * k if np.isscalar(nuisance_dims) else [int(v) for v in nuisance_dims]
+    nuis = ([int(nuisance_dims)] * k if np.isscalar(nuisance_dims)
+            else [int(v) for v in nuisance_dims])
     if len(nuis) != k or min(nuis) < 0:
         raise ValueError(f"nuisance_dims: one non-negative entry per modality, got {nuisance_dims}")
     if separation <= 0:
         raise ValueError(f"separation must be positive, got {separation}")
+    return nuis
 
-    rng = np.random.default_rng(structure_seed)
-    qs, qu, c, rho = shared_dim, unique_dim, n_classes, float(overlap)
-    mu_s = _class_means(rng, c, qs) * separation
-    mu_u = [_class_means(rng, c, qu) * separation for _ in range(k)]
-    syn = [1 if (k >= 2 and m < 2) else 0 for m in range(k)]
-    dims = [qs + qu + nuis[m] + syn[m] for m in range(k)]
-    rotations = [_rotation(rng, d) for d in dims]
 
-    sigma = 1.0 / np.sqrt(snr_arr)
-    # latent layout: shared-noise blocks (K x q_s) | unique noise (K x q_u) | nuisance | synergy (2)
-    n_lat = k * qs + k * qu + sum(nuis) + (2 if k >= 2 else 0)
-    off_u, off_n = k * qs, k * qs + k * qu
-    off_syn = off_n + sum(nuis)
-    order = np.argsort(sigma, kind="stable")
-    rank = np.empty(k, dtype=int)
-    rank[order] = np.arange(k)
-    sorted_var = np.concatenate([[0.0], sigma[order] ** 2])
+@dataclass(frozen=True)
+class _LatentLayout:
+    """Where the noise of each modality sits among the latents w of :func:`latent_classes`:
+    shared-noise blocks (K x q_s) | unique noise (K x q_u) | nuisance | synergy (2), and the
+    noise standard deviation sigma_k = 1/sqrt(snr_k) of each modality."""
 
-    means = np.zeros((c, sum(dims)))
-    loadings = np.zeros((c, sum(dims), n_lat))
-    row = 0
-    nuis_start = off_n
-    for m in range(k):
-        mean_m = np.zeros((c, dims[m]))
-        mean_m[:, :qs] = np.sqrt(rho) * mu_s
-        mean_m[:, qs : qs + qu] = np.sqrt(1.0 - rho) * mu_u[m]
-        load_m = np.zeros((c, dims[m], n_lat))
-        eye_s = np.eye(qs)
-        if shared_noise == "nested":
-            for j in range(rank[m] + 1):  # increments of every cleaner-or-equal modality
-                inc = np.sqrt(sorted_var[j + 1] - sorted_var[j])
-                load_m[:, :qs, j * qs : (j + 1) * qs] = inc * eye_s
+    qs: int
+    qu: int
+    nuis: tuple[int, ...]
+    sigma: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.nuis)
+
+    @property
+    def syn(self) -> list[int]:
+        """1 for modalities 1 and 2 when K >= 2: they carry the synergy coordinate."""
+        return [1 if (self.k >= 2 and m < 2) else 0 for m in range(self.k)]
+
+    @property
+    def dims(self) -> list[int]:
+        return [self.qs + self.qu + self.nuis[m] + self.syn[m] for m in range(self.k)]
+
+    @property
+    def n_latent(self) -> int:
+        return self.k * self.qs + self.k * self.qu + sum(self.nuis) + (2 if self.k >= 2 else 0)
+
+    @property
+    def off_unique(self) -> int:
+        return self.k * self.qs
+
+    def off_nuisance(self, m: int) -> int:
+        return self.k * self.qs + self.k * self.qu + sum(self.nuis[:m])
+
+    @property
+    def off_synergy(self) -> int:
+        return self.off_nuisance(self.k)
+
+
+def _modality_loading(layout: _LatentLayout, m: int, c: int, shared_noise: str, synergy: float
+                      ) -> np.ndarray:
+    """L_c restricted to modality m, before its rotation: [C, d_m, n_latent]."""
+    qs, qu, nuis, sigma = layout.qs, layout.qu, layout.nuis[m], layout.sigma
+    load_m = np.zeros((c, layout.dims[m], layout.n_latent))
+    if shared_noise == "nested":  # increments of every cleaner-or-equal modality
+        order = np.argsort(sigma, kind="stable")
+        rank = np.empty(layout.k, dtype=int)
+        rank[order] = np.arange(layout.k)
+        sorted_var = np.concatenate([[0.0], sigma[order] ** 2])
+        for j in range(rank[m] + 1):
+            inc = np.sqrt(sorted_var[j + 1] - sorted_var[j])
+            load_m[:, :qs, j * qs : (j + 1) * qs] = inc * np.eye(qs)
+    else:
+        load_m[:, :qs, m * qs : (m + 1) * qs] = sigma[m] * np.eye(qs)
+    off_u, off_n = layout.off_unique, layout.off_nuisance(m)
+    load_m[:, qs : qs + qu, off_u + m * qu : off_u + (m + 1) * qu] = sigma[m] * np.eye(qu)
+    load_m[:, qs + qu : qs + qu + nuis, off_n : off_n + nuis] = sigma[m] * np.eye(nuis)
+    if layout.syn[m]:
+        last, off_syn = layout.dims[m] - 1, layout.off_synergy
+        if m == 0:
+            load_m[:, last, off_syn] = 1.0
         else:
-            load_m[:, :qs, m * qs : (m + 1) * qs] = sigma[m] * eye_s
-        load_m[:, qs : qs + qu, off_u + m * qu : off_u + (m + 1) * qu] = sigma[m] * np.eye(qu)
-        load_m[:, qs + qu : qs + qu + nuis[m], nuis_start : nuis_start + nuis[m]] = (
-            sigma[m] * np.eye(nuis[m])
-        )
-        nuis_start += nuis[m]
-        if syn[m]:
-            last = dims[m] - 1
-            if m == 0:
-                load_m[:, last, off_syn] = 1.0
-            else:
-                r = synergy * np.where(np.arange(c) % 2 == 0, 1.0, -1.0)
-                load_m[:, last, off_syn] = r
-                load_m[:, last, off_syn + 1] = np.sqrt(1.0 - r**2)
-        means[:, row : row + dims[m]] = mean_m @ rotations[m].T
-        loadings[:, row : row + dims[m]] = np.einsum("de,cem->cdm", rotations[m], load_m)
-        row += dims[m]
-    return ClassConditionalGaussianLaw(
-        priors=np.full(c, 1.0 / c), means=means, loadings=loadings, modality_dims=tuple(dims)
-    )
+            r = synergy * np.where(np.arange(c) % 2 == 0, 1.0, -1.0)
+            load_m[:, last, off_syn] = r
+            load_m[:, last, off_syn + 1] = np.sqrt(1.0 - r**2)
+    return load_m

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
-from synth.generators import make_law
+from synth.generators import LawSpec, make_law
 from synth.subsets import Subset, all_subsets, format_subset
+
+log = logging.getLogger(__name__)
 
 
 def bayes_mse_table(
@@ -98,3 +103,52 @@ def regression_pid(generator: str, params: dict[str, Any], overlaps: Sequence[fl
                 rows.append({"overlap": float(rho), "group_a": format_subset(a),
                              "group_b": format_subset(b), "pid": name, **atoms})
     return pl.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class TruthPoint:
+    """One classification law whose ground truth a study needs, with the keys its tables
+    find it by: the study's name for the setting, the SNR list as text, the overlap and the
+    synergy strength."""
+
+    setting: str
+    law: LawSpec  # every knob (overlap and synergy included)
+
+    def keys(self) -> dict[str, Any]:
+        params = self.law.params
+        return {"setting": self.setting, "snr": ",".join(f"{v:g}" for v in params["snr"]),
+                "overlap": float(params["overlap"]),
+                "synergy_strength": float(params.get("synergy", 0.0))}
+
+
+@dataclass(frozen=True)
+class TruthJob:
+    """The classification ground truth of several laws, computed in one job: Monte Carlo
+    seed, the target 95 % half-width of every Bayes accuracy, and the cap on the sample."""
+
+    name: str
+    points: tuple[TruthPoint, ...]
+    seed: int
+    halfwidth: float
+    max_samples: int
+
+
+def truth_job_frames(job: TruthJob) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`classification_truth` of every point of a job, each row led by the point's keys
+    (setting, snr, overlap, synergy_strength): the per-subset frame and the PID frame."""
+    subset_frames, pid_frames = [], []
+    for point in job.points:
+        t0 = time.perf_counter()
+        subsets, pid = classification_truth(point.law.generator, dict(point.law.params),
+                                            job.seed, job.halfwidth, job.max_samples)
+        keys = [pl.lit(v).alias(k) for k, v in point.keys().items()]
+        subset_frames.append(subsets.select(keys + subsets.columns))
+        pid_frames.append(pid.select(keys + pid.columns))
+        log.info("%s: %s, %d MC samples, %.1fs", job.name, point.keys(),
+                 subsets["n_mc_samples"][0], time.perf_counter() - t0)
+    return pl.concat(subset_frames), pl.concat(pid_frames)
+
+
+def truth_point(setting: str, law: LawSpec, **knobs: Any) -> TruthPoint:
+    """A point at ``law`` with ``knobs`` (overlap, snr, synergy) fixed into its params."""
+    return TruthPoint(setting, LawSpec(law.generator, {**law.params, **knobs}))

@@ -1,4 +1,4 @@
-from dgl.bench import BenchSize, flops_per_model_step, run_benchmark
+from dgl.perf.bench import BenchSize, flops_per_model_step, run_benchmark
 
 
 def test_flop_count_by_hand():
@@ -21,7 +21,7 @@ def test_peak_memory_sees_a_large_allocation():
     import pytest
     import torch
 
-    from dgl.bench import PeakMemory
+    from dgl.perf.bench import PeakMemory
 
     if not sys.platform.startswith("linux"):
         pytest.skip("peak resident memory is read from /proc (Linux)")

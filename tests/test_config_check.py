@@ -1,5 +1,5 @@
 """The bad-config catalogue: every case stops before any job runs, with one message naming the
-key and what is allowed (dgl.config_check: schema, then cross-field checks)."""
+key and what is allowed (dgl.pipeline.config: schema, then cross-field checks)."""
 
 import copy
 import subprocess
@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dgl.config_check import ConfigError, check_config
-from dgl.methods import METHODS
+from dgl.pipeline.config import REGISTRIES, ConfigError, check_config, load_schema
+from dgl.train.methods import METHODS
+from dgl.train.models import ENCODERS, FUSIONS, ModelConfig
+from dgl.train.trainer import DEVICES, OPTIMIZERS, TrainConfig
+from synth.generators import GENERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -57,28 +60,50 @@ CATALOGUE = [
      "> 0"),
     ("non-numeric learning rate", _set("huang2021.train.lr", "fast"), "huang2021.train.lr",
      "numbers > 0"),
-    ("K = 0", _set("huang2021.n_modalities", 0), "huang2021.n_modalities", ">= 1"),
+    ("K = 0", _set("huang2021.law.params.n_modalities", 0), "huang2021.law.params", ">= 1"),
     ("one-modality imbalance setting", _set("imbalance.settings", {"k1": [4.0]}),
      "imbalance.settings.k1", "2+ entries"),
-    ("missing key", _set("theory.n_eval", _DELETE), "theory", "exactly the keys seeds"),
-    ("unknown key", _set("huang2021.epochs", 10), "huang2021", "the keys generator, n_modalities"),
+    ("missing key", _set("theory.splits", _DELETE), "theory",
+     "exactly the keys overlaps, seeds, splits"),
+    ("missing split key", _set("huang2021.splits.n_test", _DELETE), "huang2021.splits",
+     "exactly the keys n_train, n_test, val_fraction"),
+    ("unknown key", _set("huang2021.epochs", 10), "huang2021", "the keys law, overlaps"),
     ("seed not an integer", _set("huang2021.seeds", [0, 1.5]), "huang2021.seeds[1]", "integers"),
-    ("unknown device", _set("device", "tpu"), "device", "'cpu', 'cuda', 'auto'"),
-    ("validation share 1", _set("imbalance.val_fraction", 1.0), "imbalance.val_fraction", "< 1"),
+    ("unknown device", _set("device", "tpu"), "device", "'auto', 'cpu', 'cuda'"),
+    ("validation share 1", _set("imbalance.splits.val_fraction", 1.0),
+     "imbalance.splits.val_fraction", "< 1"),
     ("synergy 1", _set("ground_truth.classification.synergy", [1.0]),
      "ground_truth.classification.synergy[0]", "< 1"),
     ("unknown encoder", _set("theory.regression.encoders", ["mlp"]),
      "theory.regression.encoders[0]", "'linear', 'relu'"),
-    ("generator knob refused", _set("imbalance.params", {**SMALL["imbalance"]["params"],
-                                                         "n_classes": 1}),
-     "imbalance.params", "n_classes"),
-    ("unknown generator knob", _set("theory.regression.params", {"n_modalities": 2, "dims": 3}),
-     "theory.regression.params", "dims"),
+    ("generator knob refused", _set("imbalance.law.params",
+                                    {**SMALL["imbalance"]["law"]["params"], "n_classes": 1}),
+     "imbalance.law.params", "n_classes"),
+    ("unknown generator knob", _set("theory.regression.law.params",
+                                    {"n_modalities": 2, "dims": 3}),
+     "theory.regression.law.params", "dims"),
+    ("unknown generator", _set("huang2021.law.generator", "gaussian_blobs"),
+     "huang2021.law.generator", "'huang_overlap', 'latent_classes'"),
+    ("classification generator for regression", _set("huang2021.law", {
+        "generator": "latent_classes", "params": {"snr": [1.0, 1.0]}}),
+     "huang2021.law.generator", "LinearGaussianLaw"),
+    ("regression generator for classification", _set("theory.classification.law", {
+        "generator": "huang_overlap", "params": {}}),
+     "theory.classification.law.generator", "ClassConditionalGaussianLaw"),
+    ("unknown fusion", _set("imbalance.model", {"width": 8, "fusion": "product"}),
+     "imbalance.model.fusion", "'concat', 'sum'"),
+    ("unknown optimizer", _set("imbalance.train.optimizer", "lbfgs"),
+     "imbalance.train.optimizer", "'adam', 'sgd'"),
+    ("two imbalance encoders", _set("imbalance.encoders", ["relu", "linear"]),
+     "imbalance.encoders", "is too long"),
+    ("synergy with one modality", _set("ground_truth.classification.snr_settings",
+                                       {"one": [2.0]}),
+     "ground_truth.classification.law.params", "synergy needs at least two modalities"),
 ]
 
 
-def test_the_catalogue_has_at_least_15_cases():
-    assert len(CATALOGUE) >= 15 and len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
+def test_the_catalogue_has_at_least_30_cases():
+    assert len(CATALOGUE) >= 30 and len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
 
 
 def test_default_and_small_configs_pass():
@@ -98,10 +123,45 @@ def test_bad_config_names_key_and_allowed_values(case, change, key, allowed):
     assert "\n" not in message
 
 
-def test_schema_method_names_are_the_registry():
-    schema = yaml.safe_load(SCHEMA.read_text())
-    variant = schema["properties"]["imbalance"]["properties"]["variants"]["additionalProperties"]
-    assert sorted(variant["properties"]["method"]["enum"]) == METHODS.names()
+def _nodes(node):
+    """Every dict node of a schema."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def test_schema_names_come_from_the_registries():
+    """The schema file lists no registered name; the checked schema allows exactly the
+    registries' names wherever a name is asked for."""
+    raw = yaml.safe_load(SCHEMA.read_text())
+    registered = {n for names in REGISTRIES.values() for n in names()}
+    for node in _nodes(raw):
+        assert not set(node.get("enum", [])) & registered, node
+    assert {raw["$defs"][key]["registry"] for key in REGISTRIES} == set(REGISTRIES)
+    schema = load_schema(SCHEMA)
+    imb = schema["properties"]["imbalance"]["properties"]
+    assert imb["variants"]["additionalProperties"]["properties"]["method"]["enum"] == \
+        METHODS.names()
+    assert imb["encoders"]["items"]["enum"] == ENCODERS.names() == ["linear", "relu"]
+    assert imb["law"]["properties"]["generator"]["enum"] == GENERATORS.names()
+    assert imb["model"]["properties"]["fusion"]["enum"] == FUSIONS.names()
+    assert imb["train"]["properties"]["optimizer"]["enum"] == OPTIMIZERS.names()
+    assert schema["properties"]["device"]["enum"] == sorted(DEVICES)
+    with_registry = [n for n in _nodes(schema) if "registry" in n]
+    assert with_registry and all(n["enum"] == REGISTRIES[n["registry"]]() for n in with_registry)
+
+
+def test_schema_defaults_are_the_code_defaults():
+    """What the schema says a missing key means is what the code does."""
+    defs = yaml.safe_load(SCHEMA.read_text())["$defs"]
+    for key in ("optimizer", "momentum", "grad_probe_every"):
+        assert defs["train"]["properties"][key]["default"] == getattr(TrainConfig(), key)
+    assert defs["model"]["properties"]["fusion"]["default"] == \
+        ModelConfig((1,), 1, "linear", 1).fusion
 
 
 @pytest.mark.parametrize("case", ["overlap above 1", "same subset written twice", "unknown key"])

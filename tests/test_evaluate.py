@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dgl.evaluate import fit_linear_head, head_mse, model_features, ols_expected_mse
-from dgl.models import StackedLateFusion
+from dgl.train.heads import fit_linear_head, head_mse, model_features, ols_expected_mse
+from dgl.train.models import ModelConfig, StackedLateFusion
 
 
 def test_linear_head_equals_normal_equations():
@@ -51,7 +51,7 @@ def test_linear_encoder_features_span_the_inputs():
     squares on the raw inputs (the linear case of Huang et al.)."""
     torch.manual_seed(0)
     masks = torch.tensor([[1, 1, 0]], dtype=torch.bool)
-    model = StackedLateFusion((3, 2, 4), 5, "linear", 1, masks, [3])
+    model = StackedLateFusion(ModelConfig((3, 2, 4), 5, "linear", 1), masks, [3])
     x = torch.randn(1, 300, 9)
     y = (x[0, :, :5] @ torch.arange(5.0)).double().numpy() + np.random.default_rng(0).normal(size=300)
     (z,) = model_features(model, x)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from synth import make_law
-from synth.datasets import Splits, draw_datasets
+from synth.datasets import Datasets, Splits, draw_datasets
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.5, 1.0])
@@ -34,10 +34,20 @@ def test_datasets_are_seeded_and_share_latents_across_overlaps():
     assert (splits.n_fit, splits.n_val) == (40, 10)
     a = make_law("huang_overlap", n_modalities=2, dim=3, overlap=0.2)
     b = make_law("huang_overlap", n_modalities=2, dim=3, overlap=0.7)
-    xa, ya = draw_datasets(a, [0, 1], splits)
-    xa2, _ = draw_datasets(a, [0, 1], splits)
-    xb, _ = draw_datasets(b, [0, 1], splits)
+    da = draw_datasets(a, 0.2, [0, 1], splits.n_total)
+    xa, ya = da.x, da.y
+    xa2 = draw_datasets(a, 0.2, [0, 1], splits.n_total).x
+    db = draw_datasets(b, 0.7, [0, 1], splits.n_total)
+    xb = db.x
     assert xa.shape == (2, 70, 6) and ya.shape == (2, 70)
     assert np.array_equal(xa, xa2)
     assert not np.array_equal(xa[0], xa[1])
     assert np.array_equal(xa[:, :, :3], xb[:, :, :3])  # modality 1 = the shared latent x_1
+    # datasets are found by their (overlap, seed) key, whatever their position
+    both = Datasets.concat([db, da])
+    assert both.keys == ((0.7, 0), (0.7, 1), (0.2, 0), (0.2, 1))
+    assert np.array_equal(both.x[both.index(0.2, 1)], xa[1])
+    with pytest.raises(KeyError, match="no dataset at overlap 0.5"):
+        both.index(0.5, 0)
+    with pytest.raises(ValueError, match="distinct"):
+        Datasets.concat([da, da])

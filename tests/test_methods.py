@@ -4,9 +4,9 @@ the method is defined by."""
 import pytest
 import torch
 
-from dgl.methods import METHODS, make_method
-from dgl.models import StackedLateFusion
-from dgl.trainer import ce_per_model
+from dgl.train.methods import METHODS, make_method
+from dgl.train.models import ModelConfig, StackedLateFusion
+from dgl.train.losses import ce_per_model
 
 DIMS = (4, 3, 2)
 
@@ -14,7 +14,7 @@ DIMS = (4, 3, 2)
 def setup(n_models=2, seed=0, fusion="concat"):
     gen = torch.Generator().manual_seed(seed)
     masks = torch.ones(n_models, len(DIMS), dtype=torch.bool)
-    model = StackedLateFusion(DIMS, 5, "relu", 3, masks, list(range(n_models)), fusion=fusion)
+    model = StackedLateFusion(ModelConfig(DIMS, 5, "relu", 3, fusion), masks, list(range(n_models)))
     x = torch.randn(n_models, 16, sum(DIMS), generator=gen)
     y = torch.randint(0, 3, (n_models, 16), generator=gen)
     return model, x, y
@@ -144,8 +144,8 @@ def test_joint_and_unimodal():
         torch.testing.assert_close(p.grad, g)
     with pytest.raises(ValueError, match="one modality"):
         make_method("unimodal").check(model)
-    single = StackedLateFusion(DIMS, 5, "relu", 3, torch.tensor([[1, 0, 0], [0, 0, 1]],
-                                                                dtype=torch.bool), [0, 1])
+    single = StackedLateFusion(ModelConfig(DIMS, 5, "relu", 3),
+                               torch.tensor([[1, 0, 0], [0, 0, 1]], dtype=torch.bool), [0, 1])
     make_method("unimodal").check(single)
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dgl.models import stacked_linear
+from dgl.train.models import stacked_linear
 
 
 @pytest.mark.parametrize("out_dim", [1, 3])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgl.probes import fit_probe, probe_metrics
+from dgl.train.probes import fit_probe, probe_metrics
 from synth.law import ClassConditionalGaussianLaw
 
 

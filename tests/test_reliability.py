@@ -74,7 +74,7 @@ def test_provenance_sidecar_for_every_output(small_run: Path):
     results = small_run / "results"
     outputs = [p for p in results.rglob("*") if p.is_file() and "provenance" not in p.parts]
     config = yaml.safe_load(SMALL.read_text())
-    from dgl.provenance import config_sha256, file_sha256
+    from dgl.pipeline.provenance import config_sha256, file_sha256
 
     for out in outputs:
         side = results / "provenance" / f"{out.relative_to(results)}.json"
@@ -126,7 +126,7 @@ def _dry_run_resources(profile: str, tmp_path: Path) -> dict[str, str]:
 
 def test_gpu_profile_gives_the_gpu_to_training_jobs_only(tmp_path: Path):
     resources = _dry_run_resources("gpu", tmp_path)
-    train = {"huang2021_train", "imbalance_train", "theory_train"}
+    train = {"train"}
     assert train <= resources.keys()
     for rule, line in resources.items():
         assert ("gpu=1" in line) == (rule in train), (rule, line)
@@ -176,9 +176,9 @@ def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_cluster, tmp_pat
     assert proc.returncode == 0, out[-4000:]
     jobs = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True,
                           text=True, env=slurm_cluster.env).stdout.splitlines()
-    train = [j for j in jobs if "_train" in j]
+    train = [j for j in jobs if "rule_train_" in j]  # the plugin's comment: rule_<name>_...
     assert train and all("Partition=gpu" in j and "gres:gpu:1" in j for j in train), train[:2]
-    others = [j for j in jobs if "_train" not in j and "Partition=cpu" in j]
+    others = [j for j in jobs if "rule_train_" not in j and "Partition=cpu" in j]
     assert others and all("gres:gpu" not in j for j in others)
     local, remote = tables(small_run), tables(run)
     assert local.keys() == remote.keys()

@@ -1,11 +1,11 @@
-"""Grid thinning of the scaling benchmark (dgl.scaling)."""
+"""Grid thinning of the scaling benchmark (dgl.perf.scaling)."""
 
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dgl.scaling import count_models, scaled_config
+from dgl.perf.scaling import count_models, scaled_config
 
 SMALL = yaml.safe_load((Path(__file__).parent / "config" / "small.yaml").read_text())
 

@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from dgl.tables import huang_table4, huang_table4_markdown, is_huang2021_setting
+from dgl.studies.huang2021 import huang_table4, huang_table4_markdown, is_huang2021_setting
 
 
 def metrics_frame():
@@ -45,7 +45,7 @@ def test_paper_setting():
 def test_imbalance_selection_and_table_count_diverged_models():
     """A sweep point whose models all diverged is never chosen; a chosen variant with one
     diverged seed averages the others and reports the count."""
-    from dgl.tables import imbalance_table, select_variants
+    from dgl.studies.imbalance import chosen_rows, imbalance_table, sweep_table
 
     rows = []
     for tag, alpha_acc in (("dgl_alpha1", 0.70), ("dgl_alpha8", None)):
@@ -60,7 +60,8 @@ def test_imbalance_selection_and_table_count_diverged_models():
                              "probe_acc": None if bad else 0.5 + 0.1 * modality,
                              "probe_ce": None if bad else 1.0})
     metrics = pl.DataFrame(rows, infer_schema_length=None)
-    chosen, sweep = select_variants(metrics)
+    sweep = sweep_table(metrics)
+    chosen = chosen_rows(metrics, sweep)
     assert set(chosen["tag"]) == {"dgl_alpha1"}
     assert sweep.filter(pl.col("tag") == "dgl_alpha8")["n_diverged"][0] == 3
     truth = pl.DataFrame({"setting": ["s"] * 3, "overlap": [0.0] * 3, "subset": ["1", "2", "1+2"],

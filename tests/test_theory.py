@@ -5,53 +5,32 @@ projection (the Bayes risk of the projected inputs, computed exactly from the la
 import numpy as np
 import polars as pl
 import pytest
-import torch
 
-from dgl.evaluate import ols_expected_mse
-from dgl.runs import RunSpec, ClassificationSpec
-from dgl.theory import evaluate_fraction, fraction_data, gamma_table, nested_pairs, slack_fit
+from dgl.studies.theory import fraction_metrics, fraction_rows, gamma_table, nested_pairs, slack_fit
+from dgl.train.heads import ols_expected_mse
 from synth import make_law
 from synth.datasets import Splits, draw_datasets
 from synth.ground_truth import classification_truth
 from synth.law import psd_pinv
 
+from stacks import fixed_linear_stack
 
-def linear_bundle(weights: list[np.ndarray], subsets: list[str], seeds: list[int],
-                  dims: tuple[int, ...], classification: bool = False, n_classes: int = 1) -> dict:
-    """A saved stack whose encoders are the given fixed linear maps (no bias)."""
-    from dgl.models import StackedLateFusion
-    from dgl.runs import _masks_from_subsets
 
-    width = weights[0].shape[1]
-    specs = [(s, sub) for s in seeds for sub in subsets]
-    masks = _masks_from_subsets([sub for _, sub in specs], len(dims))
-    model = StackedLateFusion(dims, width, "linear", n_classes, masks, list(range(len(specs))))
-    with torch.no_grad():
-        for k, w in enumerate(weights):
-            model.enc_weight[k].copy_(torch.as_tensor(w, dtype=torch.float32).expand(len(specs), -1, -1))
-            model.enc_bias[k].zero_()
-    bundle = {
-        "state_dict": model.state_dict(), "init_seeds": list(range(len(specs))),
-        "model": {"modality_dims": dims, "width": width, "encoder": "linear", "out_dim": n_classes},
-        "best_epoch": [1] * len(specs), "epochs_run": 1,
-    }
-    if classification:
-        bundle.update(method="joint", method_options={}, extra_state=None, tag="fixed",
-                      specs=[vars(ClassificationSpec(dataset=seeds.index(s), overlap=0.0, seed=s,
-                                                     subset=sub)) for s, sub in specs])
-        bundle["model"]["fusion"] = "concat"
-    else:
-        bundle["specs"] = [vars(RunSpec(s, sub)) for s, sub in specs]
-    return bundle
+def fraction_data(law, seeds, n_max, n_eval, overlap):
+    """Every row of one dataset per seed, restricted to fraction 1 of the theory study (all
+    n_max training rows, 20 % of them for validation, then the fresh rows)."""
+    datasets = draw_datasets(law, overlap, seeds, n_max + n_eval)
+    rows, splits = fraction_rows(Splits(n_max, n_eval, 0.2), 1.0)
+    return datasets.rows(rows), splits
 
 
 def test_identity_encoder_eta_regression():
     law = make_law("huang_overlap", n_modalities=3, dim=4, overlap=0.3, target_noise_var=0.5)
     seeds = [0, 1]
-    x, y = draw_datasets(law, seeds, Splits(4000, 20000, 0.5))
-    xf, yf, splits = fraction_data(x, y, 4000, 20000, 1.0, 0.2)
-    bundle = linear_bundle([np.eye(4)] * 3, ["1", "1+2", "1+2+3"], seeds, law.modality_dims)
-    m = evaluate_fraction("regression", bundle, xf, yf, seeds, splits, law)
+    data, splits = fraction_data(law, seeds, 4000, 20000, 0.3)
+    stack = fixed_linear_stack([np.eye(4)] * 3, ["1", "1+2", "1+2+3"], seeds, law.modality_dims,
+                               splits, overlap=0.3)
+    m = fraction_metrics(stack, data, law)
     full = law.bayes_mse((0, 1, 2))
     for r in m.iter_rows(named=True):
         subset = tuple(int(c) - 1 for c in r["subset"].split("+"))
@@ -66,10 +45,9 @@ def test_random_projection_eta_regression_matches_the_law():
     rng = np.random.default_rng(3)
     proj = [rng.standard_normal((6, 2)) for _ in range(2)]  # each modality squeezed to 2 dims
     seeds = [0, 1]
-    x, y = draw_datasets(law, seeds, Splits(20000, 20000, 0.5))
-    xf, yf, splits = fraction_data(x, y, 20000, 20000, 1.0, 0.2)
-    bundle = linear_bundle(proj, ["1", "1+2"], seeds, law.modality_dims)
-    m = evaluate_fraction("regression", bundle, xf, yf, seeds, splits, law)
+    data, splits = fraction_data(law, seeds, 20000, 20000, 0.2)
+    stack = fixed_linear_stack(proj, ["1", "1+2"], seeds, law.modality_dims, splits, overlap=0.2)
+    m = fraction_metrics(stack, data, law)
     sigma = law.covariance
     for r in m.iter_rows(named=True):
         subset = tuple(int(c) - 1 for c in r["subset"].split("+"))
@@ -91,12 +69,11 @@ def test_identity_encoder_eta_classification():
     law = make_law("latent_classes", **params)
     truth, _ = classification_truth("latent_classes", params, 0, 0.003, 2_000_000)
     seeds = [0]
-    x, y = draw_datasets(law, seeds, Splits(30000, 30000, 0.5))
-    xf, yf, splits = fraction_data(x, y, 30000, 30000, 1.0, 0.2)
+    data, splits = fraction_data(law, seeds, 30000, 30000, 0.5)
     dims = law.modality_dims
-    bundle = linear_bundle([np.eye(d) for d in dims], ["1", "2", "1+2"], seeds, dims,
-                           classification=True, n_classes=3)
-    m = evaluate_fraction("classification", bundle, xf, yf, seeds, splits, law, truth)
+    stack = fixed_linear_stack([np.eye(d) for d in dims], ["1", "2", "1+2"], seeds, dims, splits,
+                               overlap=0.5, n_classes=3)
+    m = fraction_metrics(stack, data, law, truth)
     full = truth.filter(pl.col("subset") == "1+2")["bayes_cross_entropy"][0]
     for r in m.iter_rows(named=True):
         # LDA posteriors are a softmax of linear functions: the probe is well specified, so its
@@ -127,8 +104,7 @@ def test_diverged_models_are_counted_not_averaged():
     """Seed 2's '1+2' model diverged (status 'diverged', no numbers): gamma for pairs with
     '1+2' uses seeds 0 and 1 only and says so; with one seed left the pair is 'diverged'; the
     per-subset aggregate counts it apart; the crossover search ignores it."""
-    from dgl.theory import crossover_table
-    from dgl.theory_tables import _agg
+    from dgl.studies.theory import _agg, crossover_table
 
     rows = []
     for seed in range(3):

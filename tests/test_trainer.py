@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from dgl.models import StackedLateFusion
-from dgl.trainer import StackData, TrainConfig, resolve_device, train_stack
+from dgl.train.models import ModelConfig, StackedLateFusion
+from dgl.train.trainer import StackData, TrainConfig, resolve_device, train_stack
 
 
 def toy_data(n_sets: int = 2, n: int = 300, dims=(3, 2), seed: int = 0):
@@ -32,12 +32,13 @@ def test_stack_equals_one_model_at_a_time(encoder):
     masks = torch.tensor([[1, 1], [1, 0], [0, 1]], dtype=torch.bool)
     group, init, order = [0, 1, 0], [11, 12, 13], [21, 22, 23]
     cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=40, patience=2)
-    stacked = StackedLateFusion(dims, 6, encoder, 1, masks, init)
+    stacked = StackedLateFusion(ModelConfig(dims, 6, encoder, 1), masks, init)
     res = train_stack(stacked, make_data(x, y, group), cfg, order)
     trained = [row["models_trained"] for row in res.history]
     assert trained[0] == 3 and min(trained) < 3  # stopped models left the stack mid-run
     for e in range(3):
-        single = StackedLateFusion(dims, 6, encoder, 1, masks[e : e + 1], init[e : e + 1])
+        single = StackedLateFusion(ModelConfig(dims, 6, encoder, 1), masks[e : e + 1],
+                                   init[e : e + 1])
         res1 = train_stack(single, make_data(x, y, group[e : e + 1]), cfg, order[e : e + 1])
         assert int(res1.best_epoch[0]) == int(res.best_epoch[e])
         for name, p in single.state_dict().items():
@@ -47,7 +48,7 @@ def test_stack_equals_one_model_at_a_time(encoder):
 def test_masked_modality_has_no_effect_and_no_gradient():
     dims = (3, 2)
     masks = torch.tensor([[1, 0]], dtype=torch.bool)
-    model = StackedLateFusion(dims, 4, "relu", 1, masks, [0])
+    model = StackedLateFusion(ModelConfig(dims, 4, "relu", 1), masks, [0])
     x = torch.randn(1, 10, 5)
     x2 = x.clone()
     x2[..., 3:] = torch.randn(1, 10, 2)
@@ -60,7 +61,8 @@ def test_masked_modality_has_no_effect_and_no_gradient():
 def test_early_stopping_returns_best_validation_epoch_in_target_units():
     x, y = toy_data(n_sets=1, n=400)
     data = make_data(x, y, [0], n_fit=300)
-    model = StackedLateFusion((3, 2), 16, "relu", 1, torch.ones(1, 2, dtype=torch.bool), [5])
+    model = StackedLateFusion(ModelConfig((3, 2), 16, "relu", 1), torch.ones(1, 2, dtype=torch.bool),
+                              [5])
     res = train_stack(model, data, TrainConfig(lr=0.01, batch_size=16, max_epochs=60, patience=4), [7])
     assert 1 <= int(res.best_epoch[0]) <= res.epochs_run
     assert res.epochs_run < 60 or int(res.best_epoch[0]) > 56  # stopped by patience unless still improving
@@ -77,7 +79,8 @@ def test_early_stopping_returns_best_validation_epoch_in_target_units():
 def test_linear_stack_reaches_least_squares():
     x, y = toy_data(n_sets=1, n=2000)
     data = make_data(x, y, [0], n_fit=1500)
-    model = StackedLateFusion((3, 2), 8, "linear", 1, torch.ones(1, 2, dtype=torch.bool), [1])
+    model = StackedLateFusion(ModelConfig((3, 2), 8, "linear", 1), torch.ones(1, 2, dtype=torch.bool),
+                              [1])
     train_stack(model, data, TrainConfig(lr=0.01, batch_size=64, max_epochs=200, patience=10), [2])
     xs, ys = x[0, :1500].numpy(), y[0, :1500, 0].numpy()
     design = np.hstack([xs, np.ones((1500, 1))])
@@ -100,10 +103,13 @@ def test_resolve_device():
 
 
 def test_model_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="known encoders"):
-        StackedLateFusion((2,), 3, "tanh", 1, torch.ones(1, 1, dtype=torch.bool), [0])
+    with pytest.raises(KeyError, match="known encoders"):
+        ModelConfig((2,), 3, "tanh", 1)
+    with pytest.raises(KeyError, match="known fusions"):
+        ModelConfig((2,), 3, "relu", 1, "product")
     with pytest.raises(ValueError, match="at least one modality"):
-        StackedLateFusion((2, 2), 3, "relu", 1, torch.tensor([[0, 0]], dtype=torch.bool), [0])
+        StackedLateFusion(ModelConfig((2, 2), 3, "relu", 1), torch.tensor([[0, 0]], dtype=torch.bool),
+                          [0])
 
 
 def test_divergence_stops_only_that_model_and_is_recorded():
@@ -114,11 +120,11 @@ def test_divergence_stops_only_that_model_and_is_recorded():
     x[1] *= 1e30
     masks = torch.ones(2, 2, dtype=torch.bool)
     cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=6, patience=6)
-    stacked = StackedLateFusion(dims, 6, "relu", 1, masks, [1, 2])
+    stacked = StackedLateFusion(ModelConfig(dims, 6, "relu", 1), masks, [1, 2])
     res = train_stack(stacked, make_data(x, y, [0, 1]), cfg, [3, 4])
     assert res.diverged.tolist() == [False, True]
     assert res.epochs_run == 6 and res.history[-1]["models_trained"] == 1
-    single = StackedLateFusion(dims, 6, "relu", 1, masks[:1], [1])
+    single = StackedLateFusion(ModelConfig(dims, 6, "relu", 1), masks[:1], [1])
     alone = train_stack(single, make_data(x, y, [0]), cfg, [3])
     assert not bool(alone.diverged[0])
     for name, p in single.state_dict().items():

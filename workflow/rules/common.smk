@@ -1,9 +1,22 @@
-# Config validation and path helpers shared by every rule file.
+# Shared by every rule file - the checked config, the typed study records and path helpers.
+#
+# Data flows one way: config -> data -> trained runs -> metrics -> tables/figures. The studies
+# (dgl/studies/) turn the config into typed records: data files (DatasetSpec), training jobs
+# (cells) and ground-truth jobs (TruthJob), each with a name that the file paths use; rules
+# find a record again by that name (never by parsing it). A rule hands its record to its
+# script as `params.job`, and `params.fingerprint` (its repr) as well: Snakemake reruns a job
+# when a param changes, but compares builtin values only.
 import os
+import re
 from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.config_check import check_config
+from dgl.pipeline.config import check_config
+from dgl.studies.ground_truth import GroundTruth
+from dgl.studies.huang2021 import Huang2021
+from dgl.studies.imbalance import Imbalance
+from dgl.studies.theory import Theory, truth_job_name as theory_truth_job
+from dgl.train.models import ENCODERS
 
 
 # schema, then cross-field checks: one message naming the key and the allowed values, before
@@ -16,22 +29,76 @@ RESOURCES = Path(workflow.basedir) / "workflow" / "resources"
 # jobs write nothing outside the work dir and results/: matplotlib's font cache goes here
 os.environ.setdefault("MPLCONFIGDIR", str(Path(WORK).resolve() / ".cache" / "matplotlib"))
 
-
-def overlap_tag(rho):
-    """Overlap as written in file names: 0.8 -> '0.8', 1.0 -> '1'."""
-    return f"{float(rho):g}"
+TRUTH = GroundTruth.from_config(config["ground_truth"])
+STUDIES = {
+    "huang2021": Huang2021.from_config(config["huang2021"]),
+    "imbalance": Imbalance.from_config(config["imbalance"]),
+    "theory": Theory.from_config(config["theory"]),
+}
+HUANG, IMB, THEORY = STUDIES["huang2021"], STUDIES["imbalance"], STUDIES["theory"]
+#: study -> data file name -> DatasetSpec; study -> cell name -> cell
+DATASETS = {s: {d.name: d for d in study.datasets()} for s, study in STUDIES.items()}
+CELLS = {s: {c.name: c for c in study.cells()} for s, study in STUDIES.items()}
+#: job name -> TruthJob: the classification ground truth every study needs
+TRUTH_JOBS = {
+    job.name: job
+    for job in TRUTH.truth_jobs()
+    + IMB.truth_jobs(TRUTH.seed, TRUTH.max_samples)
+    + THEORY.truth_jobs(TRUTH.seed, TRUTH.max_samples)
+}
 
 
 wildcard_constraints:
-    overlap=r"[0-9]+(\.[0-9]+)?",
-    encoder="linear|relu",
-    setting=r"[A-Za-z0-9_]+",
-    task="regression|classification",
+    study="|".join(STUDIES),
+    encoder="|".join(ENCODERS.names()),
+    job="|".join(re.escape(name) for name in TRUTH_JOBS),
 
 
-# --- Huang et al. 2021 study -----------------------------------------------------
-HUANG = config["huang2021"]
-HUANG_WORK = f"{WORK}/huang2021"
+def data_path(study, name):
+    return f"{WORK}/{study}/data/{name}.npz"
+
+
+def runs_path(study, cell):
+    return f"{WORK}/{study}/runs/{cell}.pt"
+
+
+def metrics_path(study, cell):
+    return f"{WORK}/{study}/metrics/{cell}.csv"
+
+
+def truth_path(job, kind="subsets"):
+    """The ground truth of a truth job: 'subsets' (Bayes values per subset) or 'pid'."""
+    return f"{WORK}/truth/{job}/{kind}.csv"
+
+
+def cell_inputs(wildcards):
+    """The data files of a training or evaluation job."""
+    cell = CELLS[wildcards.study][wildcards.cell]
+    return [data_path(wildcards.study, name) for name in cell.datasets]
+
+
+def evaluation_extra(wildcards):
+    """Tables an evaluation job reads besides its data and runs: the imbalance study's sweep
+    table (which variant points get probes), the theory classification cells' exact Bayes
+    values."""
+    cell = CELLS[wildcards.study][wildcards.cell]
+    if wildcards.study == "imbalance":
+        return [f"{WORK}/imbalance/sweep.csv"]
+    if wildcards.study == "theory" and cell.task == "classification":
+        return [truth_path(theory_truth_job(cell.overlap))]
+    return []
+
+
+def study_metrics():
+    """Per-model metrics of each study that trains models (they record the training device)."""
+    return {
+        study: [metrics_path(study, cell) for cell in CELLS[study]] for study in STUDIES
+    }
+
+
+# --- outputs of each study ------------------------------------------------------------
+THEORY_TABLES = ["table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
+                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"]
 
 
 def huang2021_outputs():
@@ -44,22 +111,6 @@ def huang2021_outputs():
     ]
 
 
-def huang2021_law_params(wildcards):
-    return {
-        "generator": HUANG["generator"],
-        "n_modalities": HUANG["n_modalities"],
-        "dim": HUANG["dim"],
-        "overlap": float(wildcards.overlap),
-    }
-
-
-
-
-# --- exact ground truth of the generators -------------------------------------------
-TRUTH = config["ground_truth"]
-TRUTH_WORK = f"{WORK}/ground_truth"
-
-
 def ground_truth_outputs():
     return [
         f"{RESULTS}/tables/ground_truth.csv",
@@ -68,22 +119,6 @@ def ground_truth_outputs():
         f"{RESULTS}/tables/pid_regression.csv",
         f"{RESULTS}/figures/pid_vs_overlap.png",
     ]
-
-
-def truth_setting_params(wildcards):
-    """The grid of one named SNR setting: every overlap x synergy combination."""
-    cls = TRUTH["classification"]
-    return {
-        "generator": cls["generator"],
-        "base": dict(cls["params"], snr=cls["snr_settings"][wildcards.setting]),
-        "overlaps": cls["overlaps"],
-        "synergy": cls["synergy"],
-    }
-
-
-# --- imbalance study --------------------------------------------------------------------
-IMB = config["imbalance"]
-IMB_WORK = f"{WORK}/imbalance"
 
 
 def imbalance_outputs():
@@ -97,21 +132,6 @@ def imbalance_outputs():
     ]
 
 
-def imbalance_law_params(wildcards):
-    return {
-        "generator": IMB["generator"],
-        "params": dict(IMB["params"], snr=IMB["settings"][wildcards.setting]),
-        "overlaps": IMB["overlaps"],
-    }
-
-
-# --- theory study ---------------------------------------------------------------------------
-THEORY = config["theory"]
-THEORY_WORK = f"{WORK}/theory"
-THEORY_TABLES = ["table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
-                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"]
-
-
 def theory_outputs():
     return (
         [f"{RESULTS}/tables/{t}.{ext}" for t in THEORY_TABLES for ext in ("csv", "md")]
@@ -122,62 +142,16 @@ def theory_outputs():
     )
 
 
-def theory_cells():
-    """(task, overlap, encoder) training cells of the theory study."""
-    return [
-        (task, overlap_tag(rho), enc)
-        for task in ("regression", "classification")
-        for rho in THEORY["overlaps"]
-        for enc in THEORY[task]["encoders"]
-    ]
-
-
-def theory_law_params(wildcards):
-    part = THEORY[wildcards.task]
-    return {"generator": part["generator"],
-            "params": dict(part["params"], overlap=float(wildcards.overlap))}
-
-
-def theory_classification_params(wildcards):
-    part = THEORY["classification"]
-    return {"generator": part["generator"],
-            "params": dict(part["params"], overlap=float(wildcards.overlap))}
-
-
-def theory_truth_input(wildcards):
-    """Exact Bayes values are needed by the classification cells only."""
-    if wildcards.task == "classification":
-        return f"{THEORY_WORK}/truth/classification_rho{wildcards.overlap}.csv"
-    return []
-
-
-def theory_n_modalities():
-    """Number of modalities of each task of the theory study."""
-    reg, cls = THEORY["regression"]["params"], THEORY["classification"]["params"]
-    return {"regression": reg.get("n_modalities", 4), "classification": len(cls["snr"])}
-
-
-def all_outputs():
-    """Every table and figure the default target produces."""
-    return huang2021_outputs() + ground_truth_outputs() + imbalance_outputs() + theory_outputs()
-
-
-def study_metrics():
-    """Per-model metrics of each study that trains models (they record the training device)."""
-    return {
-        "huang2021": expand(f"{HUANG_WORK}/metrics/rho{{overlap}}_{{encoder}}.csv",
-                            overlap=[overlap_tag(o) for o in HUANG["overlaps"]],
-                            encoder=HUANG["encoders"]),
-        "imbalance": expand(f"{IMB_WORK}/metrics/{{setting}}.csv", setting=IMB["settings"]),
-        "theory": [f"{THEORY_WORK}/metrics/{t}_rho{o}_{e}.csv" for t, o, e in theory_cells()],
-    }
-
-
 def output_studies():
     """Output file -> the study that made it ('ground_truth' trains nothing)."""
     parts = {"huang2021": huang2021_outputs(), "ground_truth": ground_truth_outputs(),
              "imbalance": imbalance_outputs(), "theory": theory_outputs()}
     return {path: study for study, paths in parts.items() for path in paths}
+
+
+def all_outputs():
+    """Every table and figure the default target produces."""
+    return list(output_studies())
 
 
 def provenance_path(output):

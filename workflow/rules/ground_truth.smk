@@ -1,53 +1,26 @@
-# Exact ground truth of the generators: computed once per setting, then tabulated and plotted.
-
-
-rule ground_truth_classification:
-    output:
-        subsets=f"{TRUTH_WORK}/classification_{{setting}}.csv",
-        pid=f"{TRUTH_WORK}/classification_{{setting}}_pid.csv",
-    params:
-        grid=truth_setting_params,
-        seed=TRUTH["seed"],
-        halfwidth=TRUTH["halfwidth"],
-        max_samples=TRUTH["max_samples"],
-    conda:
-        "../envs/mmtheory.yaml"
-    log:
-        f"{WORK}/logs/ground_truth/classification_{{setting}}.log",
-    benchmark:
-        f"{WORK}/benchmarks/ground_truth/classification_{{setting}}.tsv"
-    script:
-        "../scripts/ground_truth_classification.py"
+# Exact ground truth of the generators: tables and figure (the classification ground truth of
+# every setting is computed by rule classification_truth, rules/data.smk).
 
 
 rule ground_truth_regression_pid:
     output:
         f"{RESULTS}/tables/pid_regression.csv",
     params:
-        generator=TRUTH["regression"]["generator"],
-        law={
-            k: TRUTH["regression"][k] for k in ("n_modalities", "dim", "target_noise_var")
-        },
-        overlaps=TRUTH["regression"]["overlaps"],
+        study=TRUTH,
+        fingerprint=repr(TRUTH),
     conda:
         "../envs/mmtheory.yaml"
     log:
         f"{WORK}/logs/ground_truth/regression_pid.log",
     script:
-        "../scripts/ground_truth_regression.py"
+        "../scripts/ground_truth_regression_pid.py"
 
 
 rule ground_truth_table:
     localrule: True  # seconds of work: never worth a cluster job
     input:
-        subsets=expand(
-            f"{TRUTH_WORK}/classification_{{setting}}.csv",
-            setting=TRUTH["classification"]["snr_settings"],
-        ),
-        pid=expand(
-            f"{TRUTH_WORK}/classification_{{setting}}_pid.csv",
-            setting=TRUTH["classification"]["snr_settings"],
-        ),
+        subsets=[truth_path(job.name) for job in TRUTH.truth_jobs()],
+        pid=[truth_path(job.name, "pid") for job in TRUTH.truth_jobs()],
         regression=f"{RESULTS}/tables/pid_regression.csv",
     output:
         csv=report(
@@ -84,4 +57,4 @@ rule ground_truth_plot:
     log:
         f"{WORK}/logs/ground_truth/plot.log",
     script:
-        "../scripts/plot_pid.py"
+        "../scripts/ground_truth_plot.py"

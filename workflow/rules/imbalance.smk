@@ -1,95 +1,54 @@
-# The imbalance study: every method on easy/hard-modality data, gradients and linear probes.
+# The imbalance study: fused metrics of every variant point, the variant choice on validation
+# (once, into the sweep table that evaluation reads), tables and figure.
 
 
-rule imbalance_data:
-    localrule: True  # seconds of work: never worth a cluster job
-    output:
-        f"{IMB_WORK}/data/{{setting}}.npz",
-    params:
-        law=imbalance_law_params,
-        seeds=IMB["seeds"],
-        splits={k: IMB[k] for k in ("n_train", "n_test", "val_fraction")},
-    conda:
-        "../envs/mmtheory.yaml"
-    log:
-        f"{WORK}/logs/imbalance/data_{{setting}}.log",
-    script:
-        "../scripts/imbalance_data.py"
-
-
-rule imbalance_truth:
-    output:
-        f"{IMB_WORK}/truth/{{setting}}.csv",
-    params:
-        law=imbalance_law_params,
-        seed=config["ground_truth"]["seed"],
-        halfwidth=IMB["truth_halfwidth"],
-        max_samples=config["ground_truth"]["max_samples"],
-    conda:
-        "../envs/mmtheory.yaml"
-    log:
-        f"{WORK}/logs/imbalance/truth_{{setting}}.log",
-    benchmark:
-        f"{WORK}/benchmarks/imbalance/truth_{{setting}}.tsv"
-    script:
-        "../scripts/imbalance_truth.py"
-
-
-rule imbalance_train:
+rule imbalance_fused:
     input:
-        f"{IMB_WORK}/data/{{setting}}.npz",
+        data=cell_inputs,
+        runs=runs_path("{study}", "{cell}"),
     output:
-        f"{IMB_WORK}/runs/{{setting}}.pt",
+        fused=f"{WORK}/{{study}}/fused/{{cell}}.csv",
+        gradients=f"{WORK}/{{study}}/gradients/{{cell}}.csv",
+    wildcard_constraints:
+        study="imbalance",
     params:
-        law=imbalance_law_params,
-        splits={k: IMB[k] for k in ("n_train", "n_test", "val_fraction")},
-        model={k: IMB[k] for k in ("encoder", "width", "fusion")},
-        train=IMB["train"],
-        variants=IMB["variants"],
-        device=config["device"],
-    threads: config["train_threads"]
-    resources:
-        mem_mb=1000,  # peak RSS measured on the default study, rounded up
-    conda:
-        "../envs/mmtheory.yaml"
-    log:
-        f"{WORK}/logs/imbalance/train_{{setting}}.log",
-    benchmark:
-        f"{WORK}/benchmarks/imbalance/train_{{setting}}.tsv"
-    script:
-        "../scripts/imbalance_train.py"
-
-
-rule imbalance_evaluate:
-    input:
-        data=f"{IMB_WORK}/data/{{setting}}.npz",
-        runs=f"{IMB_WORK}/runs/{{setting}}.pt",
-    output:
-        metrics=f"{IMB_WORK}/metrics/{{setting}}.csv",
-        gradients=f"{IMB_WORK}/metrics/{{setting}}_gradients.csv",
-    params:
-        splits={k: IMB[k] for k in ("n_train", "n_test", "val_fraction")},
+        job=lambda w: CELLS[w.study][w.cell],
+        fingerprint=lambda w: repr(CELLS[w.study][w.cell]),
     threads: config["train_threads"]
     resources:
         mem_mb=3000,  # peak RSS measured on the default study, rounded up
     conda:
         "../envs/mmtheory.yaml"
     log:
-        f"{WORK}/logs/imbalance/evaluate_{{setting}}.log",
+        f"{WORK}/logs/{{study}}/fused_{{cell}}.log",
     benchmark:
-        f"{WORK}/benchmarks/imbalance/evaluate_{{setting}}.tsv"
+        f"{WORK}/benchmarks/{{study}}/fused_{{cell}}.tsv"
     script:
-        "../scripts/imbalance_evaluate.py"
+        "../scripts/imbalance_fused.py"
+
+
+rule imbalance_sweep:
+    localrule: True  # seconds of work: never worth a cluster job
+    input:
+        fused=[f"{WORK}/imbalance/fused/{cell}.csv" for cell in CELLS["imbalance"]],
+    output:
+        work=f"{WORK}/imbalance/sweep.csv",
+        table=f"{RESULTS}/tables/imbalance_sweep.csv",
+    conda:
+        "../envs/mmtheory.yaml"
+    log:
+        f"{WORK}/logs/imbalance/sweep.log",
+    script:
+        "../scripts/imbalance_sweep.py"
 
 
 rule imbalance_tables:
     localrule: True  # seconds of work: never worth a cluster job
     input:
         metrics=study_metrics()["imbalance"],
-        gradients=expand(
-            f"{IMB_WORK}/metrics/{{setting}}_gradients.csv", setting=IMB["settings"]
-        ),
-        truth=expand(f"{IMB_WORK}/truth/{{setting}}.csv", setting=IMB["settings"]),
+        sweep=f"{WORK}/imbalance/sweep.csv",
+        gradients=[f"{WORK}/imbalance/gradients/{cell}.csv" for cell in CELLS["imbalance"]],
+        truth=[truth_path(job.name) for job in IMB.truth_jobs(TRUTH.seed, TRUTH.max_samples)],
     output:
         csv=report(
             f"{RESULTS}/tables/imbalance.csv",
@@ -97,7 +56,6 @@ rule imbalance_tables:
             category="Tables",
         ),
         md=f"{RESULTS}/tables/imbalance.md",
-        sweep=f"{RESULTS}/tables/imbalance_sweep.csv",
         gradients=report(
             f"{RESULTS}/tables/gradients.csv",
             caption="../report/table.rst",
@@ -105,7 +63,7 @@ rule imbalance_tables:
         ),
         gradients_md=f"{RESULTS}/tables/gradients.md",
     params:
-        settings=IMB["settings"],
+        settings={k: list(v) for k, v in IMB.settings.items()},
     conda:
         "../envs/mmtheory.yaml"
     log:
@@ -117,10 +75,8 @@ rule imbalance_tables:
 rule imbalance_plot:
     localrule: True  # seconds of work: never worth a cluster job
     input:
-        gradients=expand(
-            f"{IMB_WORK}/metrics/{{setting}}_gradients.csv", setting=IMB["settings"]
-        ),
-        sweep=f"{RESULTS}/tables/imbalance_sweep.csv",
+        gradients=[f"{WORK}/imbalance/gradients/{cell}.csv" for cell in CELLS["imbalance"]],
+        sweep=f"{WORK}/imbalance/sweep.csv",
     output:
         report(
             f"{RESULTS}/figures/gradient_ratio.png",
@@ -132,4 +88,4 @@ rule imbalance_plot:
     log:
         f"{WORK}/logs/imbalance/plot.log",
     script:
-        "../scripts/plot_gradients.py"
+        "../scripts/imbalance_plot.py"

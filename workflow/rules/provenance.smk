@@ -1,6 +1,6 @@
 # Provenance sidecars: results/provenance/<output>.json for every table and figure
-# (config hash, code version, package versions, training devices; see dgl/provenance.py).
-from dgl.provenance import code_version
+# (config hash, code version, package versions, training devices; see dgl/pipeline/provenance.py).
+from dgl.pipeline.provenance import code_version
 
 
 rule provenance:

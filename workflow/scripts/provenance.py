@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.logs import configure
-from dgl.outputs import write_text
-from dgl.provenance import sidecar
+from dgl.pipeline.io import write_text
+from dgl.pipeline.logs import configure
+from dgl.pipeline.provenance import sidecar
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])

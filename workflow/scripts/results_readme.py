@@ -3,10 +3,9 @@
 from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.outputs import write_text
-from dgl.logs import configure
-from dgl.tables import read_table
-from dgl.theory_tables import results_readme
+from dgl.pipeline.io import read_table, write_text
+from dgl.pipeline.logs import configure
+from dgl.report.markdown import results_readme
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])

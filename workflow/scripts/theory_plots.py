@@ -1,11 +1,13 @@
 """Figures of the theory study (rule theory_plots)."""
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.logs import configure
-from dgl.plots import plot_theory
-from dgl.tables import read_table
+from dgl.pipeline.io import read_table, save_figure
+from dgl.pipeline.logs import configure
+from dgl.report.figures import accuracy_figure, eta_figure, gamma_figure
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
-plot_theory(read_table(sm.input.runs), read_table(sm.input.gamma), sm.output.eta,
-            sm.output.accuracy, sm.output.gamma)
+runs, gamma = read_table(sm.input.runs), read_table(sm.input.gamma)
+save_figure(eta_figure(runs), sm.output.eta)
+save_figure(accuracy_figure(runs), sm.output.accuracy)
+save_figure(gamma_figure(runs, gamma), sm.output.gamma)

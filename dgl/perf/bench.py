@@ -1,0 +1,308 @@
+"""Throughput of the batched engine against the one-model-at-a-time loop research code uses.
+
+Both paths run the same training step (late-fusion MLP, MSE, Adam) on minibatches already in
+memory, for the same number of steps:
+
+- naive: for each of E runs, an ``nn.Module`` (one ``nn.Linear`` per encoder, a linear head),
+  its own Adam, ``steps`` steps;
+- batched: one :class:`dgl.train.models.StackedLateFusion` of E models, ``steps`` steps.
+
+Peak memory of a measurement: on CUDA, ``torch.cuda.max_memory_allocated`` (reset before it);
+on a Linux CPU, the process's resident high-water mark (VmHWM, reset through
+/proc/self/clear_refs) minus its resident size just before, i.e. what the measurement added.
+
+Model-steps per second = E * steps / seconds. FLOPs per model-step count the matmuls only:
+encoder k forward 2 B d_k h and weight gradient 2 B d_k h (inputs need no gradient); head
+forward 2 B (K h) o, weight gradient and input gradient 2 B (K h) o each. The machine's dense
+matmul peak is measured in the same process with the same dtype and threads.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dgl.train.models import ModelConfig, StackedLateFusion
+
+
+@dataclass(frozen=True)
+class BenchSize:
+    name: str
+    n_modalities: int
+    dim: int
+    width: int
+    batch: int
+
+
+def flops_per_model_step(size: BenchSize, out_dim: int = 1) -> float:
+    k, d, h, b = size.n_modalities, size.dim, size.width, size.batch
+    return k * 4 * b * d * h + 6 * b * k * h * out_dim
+
+
+class _Single(nn.Module):
+    def __init__(self, size: BenchSize, encoder: str) -> None:
+        super().__init__()
+        self.dims = [size.dim] * size.n_modalities
+        self.enc = nn.ModuleList(nn.Linear(size.dim, size.width) for _ in self.dims)
+        self.head = nn.Linear(size.width * size.n_modalities, 1)
+        self.relu = encoder == "relu"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [e(p) for e, p in zip(self.enc, torch.split(x, self.dims, dim=-1))]
+        if self.relu:
+            parts = [torch.relu(p) for p in parts]
+        return self.head(torch.cat(parts, dim=-1))
+
+
+def _batches(size: BenchSize, n_models: int, steps: int, gen: torch.Generator):
+    x = torch.randn(steps % 8 + 8, n_models, size.batch, size.n_modalities * size.dim, generator=gen)
+    y = torch.randn(x.shape[0], n_models, size.batch, 1, generator=gen)
+    return x, y
+
+
+def time_naive(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
+               device: str = "cpu") -> float:
+    """Seconds for E sequential runs of ``steps`` Adam steps each."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = _batches(size, 1, steps, gen)
+    x, y = x.to(device), y.to(device)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for run in range(n_models):
+        torch.manual_seed(run)
+        model = _Single(size, encoder).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for s in range(steps):
+            xb, yb = x[s % x.shape[0], 0], y[s % y.shape[0], 0]
+            loss = ((model(xb) - yb) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
+                 device: str = "cpu") -> float:
+    """Seconds for ``steps`` Adam steps of one stack of E models."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = _batches(size, n_models, steps, gen)
+    x, y = x.to(device), y.to(device)
+    masks = torch.ones(n_models, size.n_modalities, dtype=torch.bool)
+    config = ModelConfig((size.dim,) * size.n_modalities, size.width, encoder, 1)
+    model = StackedLateFusion(config, masks, list(range(n_models))).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(s: int) -> None:
+        loss = ((model(x[s % x.shape[0]]) - y[s % y.shape[0]]) ** 2).mean(dim=(1, 2)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step(0)  # warm-up (allocations, kernel selection)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for s in range(steps):
+        step(s)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
+    """Dense float32 matmul throughput (FLOP/s) of an n x n by n x n product."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def _rss_kib(field: str) -> int | None:
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
+class PeakMemory:
+    """Peak memory (MiB) a block of code adds: ``with PeakMemory(device) as m: ...; m.mib``
+    (None where the platform cannot tell)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device, self.mib = device, None
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._base = torch.cuda.memory_allocated()
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+                self._base = _rss_kib("VmRSS")
+            except OSError:
+                self._base = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self.mib = (torch.cuda.max_memory_allocated() - self._base) / 2**20
+        elif self._base is not None:
+            peak = _rss_kib("VmHWM")
+            self.mib = max(0.0, (peak - self._base) / 1024) if peak is not None else None
+
+
+def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[str, int],
+                  naive_runs: int, device: str = "cpu", log=print) -> tuple[list[dict], float]:
+    """Rows of model-steps/s and FLOP/s for the naive loop and the batched engine at every E,
+    and the measured matmul peak (FLOP/s)."""
+    peak = matmul_peak(device)
+    log(f"matmul peak {peak / 1e9:.1f} GFLOP/s")
+    rows = []
+    for size in sizes:
+        n = steps[size.name]
+        flops = flops_per_model_step(size)
+        with PeakMemory(device) as mem:
+            t = time_naive(size, naive_runs, n, device=device)
+        naive = naive_runs * n / t
+        rows.append({"size": size.name, "engine": "naive loop", "models": naive_runs,
+                     "model_steps_per_s": naive, "gflops": naive * flops / 1e9,
+                     "fraction_of_peak": naive * flops / peak, "speedup_vs_naive": 1.0,
+                     "peak_mem_mib": mem.mib})
+        log(f"{size.name}: naive {naive:.1f} model-steps/s")
+        for e in model_counts:
+            with PeakMemory(device) as mem:
+                t = time_batched(size, e, n, device=device)
+            rate = e * n / t
+            rows.append({"size": size.name, "engine": "batched", "models": e,
+                         "model_steps_per_s": rate, "gflops": rate * flops / 1e9,
+                         "fraction_of_peak": rate * flops / peak,
+                         "speedup_vs_naive": rate / naive, "peak_mem_mib": mem.mib})
+            log(f"{size.name}: batched E={e} {rate:.1f} model-steps/s ({rate / naive:.1f}x)")
+    return rows, peak
+
+
+def bench_markdown(rows: list[dict], peak: float, sizes: list[BenchSize], device: str,
+                   extra: list[str] | None = None) -> str:
+    """The benchmark table in Markdown, headed by the device, threads, versions and peak."""
+    import os
+    import platform
+
+    import numpy as np
+
+    name = (torch.cuda.get_device_name() if device == "cuda"
+            else platform.processor() or platform.machine())
+    lines = [
+        "# Benchmark: batched engine vs one model at a time", "",
+        f"Device: {device} ({name}); CPU cores: {os.cpu_count()}; torch threads: "
+        f"{torch.get_num_threads()}; torch {torch.__version__}; numpy {np.__version__}; Python "
+        f"{platform.python_version()}. Measured dense float32 matmul peak in the same process: "
+        f"{peak / 1e9:.1f} GFLOP/s.", "",
+        "Same training step (late-fusion ReLU MLP, MSE, Adam) on data already in memory. FLOPs "
+        "per model-step count the matmuls (encoder forward and weight gradient, head forward, "
+        "weight and input gradient): " + "; ".join(
+            f"{s.name} (K={s.n_modalities}, d={s.dim}, h={s.width}, batch {s.batch}): "
+            f"{flops_per_model_step(s) / 1e6:.1f} MFLOP" for s in sizes) + ".", "",
+        "Peak memory: what the measurement added to the process (resident high-water mark on a "
+        "CPU, allocator peak on a GPU), data and optimiser state included.", "",
+        "| size | engine | models E | model-steps/s | GFLOP/s | fraction of peak | speed-up vs "
+        "naive | peak memory (MiB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        mem = "n/a" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}"
+        lines.append(f"| {r['size']} | {r['engine']} | {r['models']} | "
+                     f"{r['model_steps_per_s']:.1f} | {r['gflops']:.2f} | "
+                     f"{r['fraction_of_peak']:.3f} | {r['speedup_vs_naive']:.1f} | {mem} |")
+    return "\n".join(lines + (["", *extra] if extra else [])) + "\n"
+
+
+def repeatability(device: str, epochs: int = 5) -> dict[str, float]:
+    """Train one Huang-sized stack (K=4, d=100, h=256, 8 models, ``epochs`` epochs of 24 steps
+    on synthetic data) twice on ``device`` and once on the CPU: the largest absolute difference
+    of the trained parameters between the two ``device`` runs, the largest difference of the
+    predictions from the CPU run's in units of their standard deviation, and the MSE of both."""
+    from dgl.train.trainer import StackData, TrainConfig, train_stack
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3000, 400, generator=gen)
+    y = x.sum(-1, keepdim=True) + torch.randn(2, 3000, 1, generator=gen)
+    masks = torch.ones(8, 4, dtype=torch.bool)
+    masks[::2, 2:] = False
+
+    def run(dev: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        data = StackData(x.to(dev), y.to(dev), torch.tensor([0, 1] * 4, device=dev),
+                         torch.arange(2400).expand(8, -1).contiguous().to(dev),
+                         torch.arange(2400, 3000).expand(8, -1).contiguous().to(dev))
+        model = StackedLateFusion(ModelConfig((100,) * 4, 256, "relu", 1), masks,
+                                  list(range(8))).to(dev)
+        cfg = TrainConfig(lr=1e-3, batch_size=100, max_epochs=epochs, patience=epochs)
+        train_stack(model, data, cfg, list(range(10, 18)))
+        with torch.no_grad():
+            pred = model(x[[0, 1] * 4].to(dev)).cpu().double()
+        return {k: v.detach().cpu().double() for k, v in model.state_dict().items()}, pred
+
+    first, pred_a = run(device)
+    second, _ = run(device)
+    _, pred_cpu = run("cpu")
+    same = max(float((first[k] - second[k]).abs().max()) for k in first if k != "masks")
+    rel = float((pred_a - pred_cpu).abs().max() / pred_cpu.std())
+    test_mse = [float(((p - y[[0, 1] * 4].double()) ** 2).mean()) for p in (pred_a, pred_cpu)]
+    return {"max_abs_param_diff_same_device": same, "max_pred_diff_vs_cpu_in_sd": rel,
+            "mse_device": test_mse[0], "mse_cpu": test_mse[1]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m dgl.perf.bench --device cuda --out results/bench_gpu``: the benchmark of the
+    ``bench`` rule without Snakemake (for a GPU box), plus :func:`repeatability`."""
+    import argparse
+    import json
+
+    import polars as pl
+
+    from dgl.pipeline.io import write_csv, write_text
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--out", required=True, help="writes OUT.md, OUT.csv, OUT.json")
+    parser.add_argument("--models", type=int, nargs="+", default=[1, 8, 64, 256])
+    args = parser.parse_args(argv)
+    sizes = [BenchSize("huang", 4, 100, 256, 256), BenchSize("small", 2, 64, 64, 128)]
+    rows, peak = run_benchmark(sizes, args.models, {"huang": 50, "small": 200}, 8, args.device)
+    rep = repeatability(args.device)
+    extra = [f"Repeatability on {args.device} (`dgl.perf.bench.repeatability`, one Huang-sized "
+             "stack trained twice and once on the CPU): largest parameter difference between "
+             f"two runs on {args.device}: {rep['max_abs_param_diff_same_device']:.3g}; largest "
+             "difference of its predictions from the CPU run's, in prediction standard "
+             f"deviations: {rep['max_pred_diff_vs_cpu_in_sd']:.3g}; training-set MSE "
+             f"{rep['mse_device']:.4g} ({args.device}) vs {rep['mse_cpu']:.4g} (CPU)."]
+    markdown = bench_markdown(rows, peak, sizes, args.device, extra)
+    write_text(args.out + ".md", markdown)
+    write_csv(pl.DataFrame(rows), args.out + ".csv")
+    write_text(args.out + ".json", json.dumps({"rows": rows, "peak_flops": peak,
+                                               "repeatability": rep}, indent=2))
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

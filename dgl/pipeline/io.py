@@ -1,0 +1,106 @@
+"""Every file the workflow reads or writes, in one place: atomic writes, CSV tables,
+figures, datasets (.npz) and trained stacks (.pt).
+
+Atomic writes: every writer writes to a temporary file beside the target (same folder, so the
+rename cannot cross file systems; same suffix, so format-by-extension writers still work) and
+renames it over the target with ``os.replace``, which is atomic on POSIX; a reader (or a rerun
+after a crash) never sees a half-written file. On an error the temporary file is removed and
+the target is left as it was.
+
+Trained stacks are stored as plain tensors, numbers and strings and loaded with
+``torch.load(weights_only=True)``: a file planted under the work dir cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from dgl.train.stack import TrainedStack
+from synth.datasets import Datasets
+
+#: Columns that hold names, never numbers (a subset "1" must stay the string "1").
+TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method",
+                "variant", "tag", "options", "status", "device")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.stem}.tmp{os.getpid()}{target.suffix}")
+    try:
+        write(str(tmp))
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomic ``Path(path).write_text(text)``."""
+    atomic_write(path, lambda p: Path(p).write_text(text))
+
+
+def write_csv(frame: pl.DataFrame, path: str | os.PathLike, digits: int | None = None) -> None:
+    """A frame as CSV: every float to ``digits`` decimals (all of them when None). A float that
+    would print as a negative zero ('-0.0000') is written unsigned."""
+    if digits is not None:
+        half = 0.5 * 10.0 ** -digits
+        floats = [c for c, t in frame.schema.items() if t.is_float()]
+        frame = frame.with_columns(
+            pl.when((pl.col(c) <= 0) & (pl.col(c) > -half)).then(0.0).otherwise(pl.col(c))
+            .alias(c) for c in floats)
+    atomic_write(path, lambda p: frame.write_csv(p, float_precision=digits))
+
+
+def read_table(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+    """Read a CSV of the pipeline (or a resource), keeping name columns as strings."""
+    schema = pl.read_csv(path, n_rows=0, **kwargs).columns
+    frame = pl.read_csv(
+        path, schema_overrides={c: pl.String for c in schema if c in TEXT_COLUMNS}, **kwargs
+    )
+    empty = [c for c in frame.columns  # numbers of diverged models only: all empty
+             if c not in TEXT_COLUMNS and frame[c].dtype == pl.String
+             and frame[c].null_count() == frame.height]
+    return frame.with_columns(pl.col(empty).cast(pl.Float64))
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """A matplotlib figure as PNG (150 dpi), then closed."""
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda p: fig.savefig(p, dpi=150))
+    plt.close(fig)
+
+
+def save_datasets(path: str | os.PathLike, datasets: Datasets) -> None:
+    keys = np.asarray(datasets.keys, dtype=object)
+    atomic_write(path, lambda p: np.savez(p, x=datasets.x, y=datasets.y,
+                                          overlaps=keys[:, 0].astype(float),
+                                          seeds=keys[:, 1].astype(np.int64)))
+
+
+def load_datasets(paths: Sequence[str | os.PathLike]) -> Datasets:
+    """The datasets of one or more files, in the given order."""
+    parts = []
+    for path in paths:
+        with np.load(path) as f:
+            keys = tuple(zip(f["overlaps"].tolist(), f["seeds"].tolist()))
+            parts.append(Datasets(f["x"], f["y"], keys))
+    return parts[0] if len(parts) == 1 else Datasets.concat(parts)
+
+
+def save_stacks(path: str | os.PathLike, stacks: Sequence[TrainedStack]) -> None:
+    """Trained stacks as plain containers (see :meth:`TrainedStack.to_state`)."""
+    atomic_write(path, lambda p: torch.save([s.to_state() for s in stacks], p))
+
+
+def load_stacks(path: str | os.PathLike) -> list[TrainedStack]:
+    """The stacks of a file written by :func:`save_stacks`, loaded with weights_only=True."""
+    return [TrainedStack.from_state(s) for s in torch.load(path, weights_only=True)]

@@ -1,0 +1,82 @@
+"""What every study shares: its data files, the names of its files, per-model metric frames
+and the counts of trained and diverged models.
+
+Overlap travels one way in every study: a config list of floats -> the ``overlap`` of typed
+records (datasets, cells, model specs, metric rows); files are named from it by
+:func:`overlap_name` and found again by name, never parsed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from dgl.train.models import ModelConfig
+from dgl.train.trainer import TrainConfig
+from synth.datasets import Datasets, Splits, draw_datasets
+from synth.generators import LawSpec
+
+
+def overlap_name(rho: float) -> str:
+    """The overlap as file names write it: 0.8 -> 'rho0.8', 1.0 -> 'rho1'."""
+    return f"rho{float(rho):g}"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One data file of a study: ``n_rows`` rows per seed of ``law`` at ``overlap``."""
+
+    name: str
+    law: LawSpec
+    overlap: float
+    seeds: tuple[int, ...]
+    n_rows: int
+
+    def draw(self) -> Datasets:
+        return draw_datasets(self.law.build(overlap=self.overlap), self.overlap, self.seeds,
+                             self.n_rows)
+
+
+def splits_from_config(section: Mapping[str, Any]) -> Splits:
+    """``splits: {n_train, n_test, val_fraction}``, the one shape of every study's splits."""
+    return Splits(int(section["n_train"]), int(section["n_test"]),
+                  float(section["val_fraction"]))
+
+
+def train_from_config(section: Mapping[str, Any]) -> TrainConfig:
+    """``train: {...}``, the one shape of every study's optimisation budget."""
+    return TrainConfig(**section)
+
+
+def model_config(section: Mapping[str, Any], dims: Sequence[int], encoder: str, out_dim: int
+                 ) -> ModelConfig:
+    """``model: {width, fusion}`` of a study, for one encoder kind and output width."""
+    return ModelConfig(tuple(dims), int(section["width"]), encoder, out_dim,
+                       section.get("fusion", "concat"))
+
+
+def metrics_frame(rows: list[dict], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Per-model rows -> frame with at least ``columns`` (the order of a trained model's row);
+    a diverged model's row has only its keys and ``status`` 'diverged', every measured number
+    null (so no aggregate can average it in), even when every model of the frame diverged."""
+    keys = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
+    frame = pl.DataFrame([{k: r.get(k) for k in keys} for r in rows], infer_schema_length=None)
+    return frame.with_columns(pl.col(pl.Null).cast(pl.Float64))
+
+
+def with_status(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per-model rows with a ``status`` column ('ok' where a frame predates it)."""
+    return frame if "status" in frame.columns else frame.with_columns(status=pl.lit("ok"))
+
+
+def ok_count() -> pl.Expr:
+    """Models (seeds) of a group that trained without diverging."""
+    return (pl.col("status") == "ok").sum()
+
+
+def diverged_count() -> pl.Expr:
+    """Models of a group whose loss became NaN/inf: reported, never averaged in."""
+    return (pl.col("status") == "diverged").sum()

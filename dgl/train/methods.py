@@ -1,0 +1,279 @@
+"""Training methods, each a small unit registered by name in :data:`METHODS`.
+
+Every method trains the same stacked model (encoders g_k, fusion, linear head h; see
+:mod:`dgl.train.models`) with the same batched trainer; a method only says which loss reaches
+which parameters. Notation, per model and minibatch: z_k = g_k(x_k); the multimodal logits
+f(z) = h(fuse(z_1, ..., z_K)); the unimodal logits of modality k through the *shared* head,
+f_k = h(fuse(0, ..., z_k, ..., 0)) (concatenation: W_k z_k + b); L(.) the task loss
+(cross-entropy, or MSE for regression); sg(.) stop-gradient.
+
+- ``joint``     L_multi = L(f(z)); every parameter gets its gradient (also on any subset).
+- ``unimodal``  ``joint`` on a single modality (the model's subset must have one member).
+- ``dgl``       Disentangled Gradient Learning (Wei et al., ICCV 2025):
+                L = L(h(fuse(sg(z)))) + alpha sum_k L(h_sg(fuse(0, .., z_k, .., 0))),
+                h_sg the head with its parameters detached: fusion and head are updated only by
+                the multimodal loss on detached features; encoder k only by alpha times its
+                unimodal loss (default alpha = 4).
+- ``dgl_pid``   DGL plus a unique-information loss per encoder:
+                L = L_dgl + sum_k beta_k L_unique_k, with the default estimator
+                L_unique_k = CE(A_k z_k + c_k + sg(h(fuse(z_1, .., 0_k, .., z_K))), y): an auxiliary
+                linear head (A_k, c_k) predicts y from z_k added to the detached logits of the
+                other modalities, a variational bound on I(y; z_k | z_-k) (unique + synergistic
+                information of z_k). Adaptive beta_k = beta_0 clip(Lbar_k / mean_j Lbar_j, lo, hi)
+                with Lbar_k an exponential moving average (momentum ``ema``) of the unimodal
+                losses: the weaker modality (larger loss) gets the larger beta. ``beta_schedule``
+                'fixed' uses beta_k = beta_0; ``unique_estimator`` 'none' drops L_unique (= DGL).
+- ``ogm_ge``    On-the-fly gradient modulation with generalisation enhancement (Peng et al.,
+                CVPR 2022): joint training, then each encoder's gradient is scaled by
+                kappa_k = 1 - tanh(alpha relu(rho_k - 1)), rho_k = s_k / mean_j s_j,
+                s_k = sum over the batch of softmax(W_k z_k + b/K)[y], and Gaussian noise with the
+                standard deviation of that gradient is added (GE).
+- ``ume``       Uni-modal ensemble: K unimodal models (encoder k + its own linear head
+                (A_k, c_k)) trained on sum_k L(A_k z_k + c_k); prediction: the mean of the K
+                unimodal logits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dgl.train.losses import LossFn
+from dgl.train.models import StackedLateFusion, stacked_linear
+from synth.registry import Registry
+
+
+class Method:
+    """One training method. Subclasses set ``name`` and override what they change."""
+
+    name = "method"
+    #: Name of the random stream of the method's own noise, if it draws any (its ``seed``
+    #: option is then derived from the stack's seeds; see dgl.train.stack.StackPlan).
+    noise_stream: str | None = None
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise ValueError(f"method {self.name!r} takes no options, got {sorted(options)}")
+
+    def setup(self, model: StackedLateFusion) -> nn.Module | None:
+        """Extra trainable parameters (e.g. auxiliary heads), or None."""
+        return None
+
+    def check(self, model: StackedLateFusion) -> None:
+        """Refuse model layouts the method is not defined for."""
+
+    def loss(self, model: StackedLateFusion, extra: nn.Module | None, x: Tensor, y: Tensor,
+             task_loss: LossFn) -> Tensor:
+        """The scalar whose gradient is the method's update (sum over the E models)."""
+        return task_loss(model(x), y).sum()
+
+    def after_backward(self, model: StackedLateFusion, extra: nn.Module | None, x: Tensor,
+                       y: Tensor) -> None:
+        """Hook between backward and the optimiser step (gradient modulation)."""
+
+    def logits(self, model: StackedLateFusion, extra: nn.Module | None, x: Tensor) -> Tensor:
+        """Predictions used for validation and test."""
+        return model(x)
+
+    def keep_models(self, keep: Tensor) -> None:
+        """The stack dropped every model not in ``keep``: index any per-model state alike."""
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def make_method(name: str, **options: Any) -> Method:
+    """The method registered as ``name`` with its options (unknown names list the known)."""
+    return METHODS.get(name)(**options)
+
+
+class AuxHeads(nn.Module):
+    """One stacked linear head per modality: A_k [E, o, h], c_k [E, 1, o], seeded like the model."""
+
+    def __init__(self, model: StackedLateFusion, seed_offset: int) -> None:
+        super().__init__()
+        e, h, o = model.n_models, model.width, model.out_dim
+        gen = torch.Generator().manual_seed(int(seed_offset))
+        bound = 1.0 / math.sqrt(h)
+        dev = model.head_weight.device
+        self.weight = nn.ParameterList([
+            nn.Parameter(((torch.rand(e, h, o, generator=gen) * 2 - 1) * bound).transpose(1, 2)
+                         .contiguous().to(dev))
+            for _ in model.modality_dims])
+        self.bias = nn.ParameterList([
+            nn.Parameter(((torch.rand(e, 1, o, generator=gen) * 2 - 1) * bound).to(dev))
+            for _ in model.modality_dims])
+
+    def forward(self, k: int, z_k: Tensor) -> Tensor:
+        return stacked_linear(z_k, self.weight[k], self.bias[k])
+
+
+@METHODS.register("joint")
+class Joint(Method):
+    name = "joint"
+
+
+@METHODS.register("unimodal")
+class Unimodal(Method):
+    name = "unimodal"
+
+    def check(self, model: StackedLateFusion) -> None:
+        if not bool((model.masks.sum(dim=1) == 1).all()):
+            raise ValueError("method 'unimodal' needs every model's subset to hold one modality")
+
+
+@METHODS.register("dgl")
+class DGL(Method):
+    name = "dgl"
+
+    def __init__(self, alpha: float = 4.0) -> None:
+        if alpha < 0:
+            raise ValueError(f"dgl: alpha must be >= 0, got {alpha}")
+        self.alpha = float(alpha)
+
+    def unimodal_losses(self, model: StackedLateFusion, feats: list[Tensor], y: Tensor,
+                        task_loss: LossFn) -> Tensor:
+        """L(h_sg(fuse(0, .., z_k, .., 0))) for every k: [K, E] (zero where the model lacks k)."""
+        b = model.head_bias.detach()
+        out = []
+        for k, u in enumerate(model.contributions(feats, model.head_weight.detach())):
+            logits = b + u
+            out.append(task_loss(logits, y) * model.masks[:, k].to(logits.dtype))
+        return torch.stack(out)
+
+    def multimodal_loss(self, model: StackedLateFusion, feats: list[Tensor], y: Tensor,
+                        task_loss: LossFn) -> Tensor:
+        return task_loss(model.logits(model.contributions([z.detach() for z in feats])), y)
+
+    def loss(self, model, extra, x, y, task_loss):
+        feats = model.encode(x)
+        uni = self.unimodal_losses(model, feats, y, task_loss)
+        return self.multimodal_loss(model, feats, y, task_loss).sum() + self.alpha * uni.sum()
+
+
+@METHODS.register("dgl_pid")
+class DGLPID(DGL):
+    name = "dgl_pid"
+
+    def __init__(self, alpha: float = 4.0, beta0: float = 0.5, beta_schedule: str = "adaptive",
+                 beta_clip: tuple[float, float] = (0.5, 2.0), ema: float = 0.9,
+                 unique_estimator: str = "conditional_ce") -> None:
+        super().__init__(alpha)
+        if beta_schedule not in ("adaptive", "fixed"):
+            raise ValueError(f"dgl_pid: beta_schedule must be 'adaptive' or 'fixed', got {beta_schedule!r}")
+        if unique_estimator not in ("conditional_ce", "none"):
+            raise ValueError("dgl_pid: unique_estimator must be 'conditional_ce' or 'none', "
+                             f"got {unique_estimator!r}")
+        if beta0 < 0 or not 0 <= ema < 1 or beta_clip[0] > beta_clip[1]:
+            raise ValueError("dgl_pid: need beta0 >= 0, 0 <= ema < 1, beta_clip lo <= hi")
+        self.beta0, self.schedule, self.clip = float(beta0), beta_schedule, tuple(beta_clip)
+        self.ema, self.estimator = float(ema), unique_estimator
+        self.loss_ema: Tensor | None = None  # [K, E]
+        self.last_beta: Tensor | None = None
+
+    def setup(self, model):
+        return AuxHeads(model, seed_offset=7919) if self.estimator != "none" else None
+
+    def keep_models(self, keep: Tensor) -> None:
+        if self.loss_ema is not None:
+            self.loss_ema = self.loss_ema.index_select(1, keep)
+
+    def betas(self, uni: Tensor, masks: Tensor) -> Tensor:
+        """beta [K, E] from the unimodal losses of this step (updates the moving average)."""
+        if self.schedule == "fixed":
+            return torch.full_like(uni, self.beta0)
+        cur = uni.detach()
+        self.loss_ema = cur if self.loss_ema is None else self.ema * self.loss_ema + (1 - self.ema) * cur
+        m = masks.T.to(cur.dtype)  # [K, E]
+        mean = (self.loss_ema * m).sum(0) / m.sum(0).clamp_min(1)
+        ratio = self.loss_ema / mean.clamp_min(1e-12)
+        return self.beta0 * ratio.clamp(*self.clip) * m
+
+    def unique_losses(self, model, extra: AuxHeads, feats: list[Tensor], y: Tensor,
+                      task_loss: LossFn) -> Tensor:
+        """L_unique_k = CE(A_k z_k + c_k + sg(h(fuse(z with z_k zeroed))), y): [K, E]."""
+        with torch.no_grad():
+            u = model.contributions(feats)
+        out = []
+        for k in range(len(feats)):
+            others = model.logits([u_j for j, u_j in enumerate(u) if j != k],
+                                  model.head_bias.detach())
+            logits = extra(k, feats[k]) + others
+            out.append(task_loss(logits, y) * model.masks[:, k].to(logits.dtype))
+        return torch.stack(out)
+
+    def loss(self, model, extra, x, y, task_loss):
+        feats = model.encode(x)
+        uni = self.unimodal_losses(model, feats, y, task_loss)
+        total = self.multimodal_loss(model, feats, y, task_loss).sum() + self.alpha * uni.sum()
+        if self.estimator == "none":
+            return total
+        beta = self.betas(uni, model.masks)
+        self.last_beta = beta.detach()
+        return total + (beta * self.unique_losses(model, extra, feats, y, task_loss)).sum()
+
+
+@METHODS.register("ogm_ge")
+class OGMGE(Method):
+    name = "ogm_ge"
+    noise_stream = "ogm_noise"
+
+    def __init__(self, alpha: float = 0.5, noise: bool = True, seed: int = 0) -> None:
+        self.alpha, self.noise = float(alpha), bool(noise)
+        self.gen: torch.Generator | None = None
+        self.seed = int(seed)
+        self.last_coeff: Tensor | None = None
+
+    def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
+        """kappa [K, E] from the per-modality confidence in the true class."""
+        with torch.no_grad():
+            feats = model.encode(x)
+            k_mod = len(feats)
+            scores = []
+            for k, u in enumerate(model.contributions(feats)):
+                logits = u + model.head_bias / k_mod
+                p = torch.softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+                scores.append(p.sum(dim=1))
+            s = torch.stack(scores)  # [K, E]
+            m = model.masks.T.to(s.dtype)
+            ratio = s / ((s * m).sum(0) / m.sum(0)).clamp_min(1e-12)
+            return 1 - torch.tanh(self.alpha * torch.relu(ratio - 1))
+
+    def after_backward(self, model, extra, x, y):
+        coeff = self.coefficients(model, x, y)
+        self.last_coeff = coeff
+        if self.gen is None:
+            self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
+        for k in range(len(model.modality_dims)):
+            for p in (model.enc_weight[k], model.enc_bias[k]):
+                if p.grad is None:
+                    continue
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                g = p.grad * coeff[k].view(shape)
+                if self.noise:
+                    sd = p.grad.flatten(1).std(dim=1).view(shape)
+                    g = g + torch.randn(p.shape, generator=self.gen, device=p.device) * sd
+                p.grad.copy_(g)
+
+
+@METHODS.register("ume")
+class UME(Method):
+    name = "ume"
+
+    def setup(self, model):
+        return AuxHeads(model, seed_offset=104729)
+
+    def _unimodal_logits(self, model, extra, x) -> list[Tensor]:
+        return [extra(k, z) for k, z in enumerate(model.encode(x))]
+
+    def loss(self, model, extra, x, y, task_loss):
+        return sum((task_loss(l, y) * model.masks[:, k].to(l.dtype)).sum()
+                   for k, l in enumerate(self._unimodal_logits(model, extra, x)))
+
+    def logits(self, model, extra, x):
+        logits = self._unimodal_logits(model, extra, x)
+        m = model.masks.to(logits[0].dtype)
+        return sum(l * m[:, k, None, None] for k, l in enumerate(logits)) / m.sum(1)[:, None, None]

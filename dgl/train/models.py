@@ -1,0 +1,283 @@
+"""A stack of E independent late-fusion models, evaluated with batched matmuls.
+
+The architecture of every model of a stack is one :class:`ModelConfig`; encoder activations
+and fusions are registered by name (:data:`ENCODERS`, :data:`FUSIONS`).
+
+Model e of the stack, on modalities x_1..x_K (x_k in R^{d_k}):
+
+    encoder  g_k(x_k) = phi(x_k W_k + b_k),  W_k in R^{d_k x h},  phi = identity ('linear')
+                                                                  or ReLU ('relu');
+    masking  z_k = m_{e,k} g_k(x_k), m_{e,k} = 1 if modality k is in the model's subset S_e,
+             else 0 (a model on S sees exactly the modalities of S: the zeroed blocks carry
+             no signal and receive no gradient);
+    fusion   z = concat(z_1, ..., z_K) in R^{K h} ('concat', default) or z = sum_k z_k in R^h
+             ('sum');
+    head     f(x) = z V^T + c,  V in R^{o x K h} (concat) or R^{o x h} (sum), stored like
+             ``nn.Linear.weight``.
+
+Every parameter carries a leading model axis of size E, so one ``torch.baddbmm`` per modality
+evaluates all E models at once. The head, whose output width o is tiny (1 for regression), goes
+through :func:`stacked_linear`, whose backward uses the products a BLAS runs fast at that shape
+(autograd's default, z^T g with o columns, runs several times slower on CPU). Model e is
+initialised from its own seed exactly as a single ``nn.Linear`` stack would be (uniform in
++-1/sqrt(fan_in)), so a stack of one model is the one-model-at-a-time path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from synth.registry import Registry
+
+#: Encoder activations phi by name: g_k(x_k) = phi(x_k W_k + b_k).
+ENCODERS: Registry[Callable[[Tensor], Tensor]] = Registry("encoder")
+ENCODERS.register("linear")(lambda z: z)
+ENCODERS.register("relu")(torch.relu)
+
+#: Fusions of the per-modality features [z_1, ..., z_K] (each [E, B, h]) by name.
+FUSIONS: Registry[Callable[[list[Tensor]], Tensor]] = Registry("fusion")
+FUSIONS.register("concat")(lambda feats: torch.cat(feats, dim=-1))
+FUSIONS.register("sum")(lambda feats: torch.stack(feats).sum(0))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture shared by every model of a stack: modality dimensions d_k, encoder width
+    h, encoder kind (:data:`ENCODERS`), output width o (1 for regression, C classes) and
+    fusion (:data:`FUSIONS`)."""
+
+    modality_dims: tuple[int, ...]
+    width: int
+    encoder: str
+    out_dim: int
+    fusion: str = "concat"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "modality_dims", tuple(int(d) for d in self.modality_dims))
+        ENCODERS.get(self.encoder)  # unknown names fail, listing the known ones
+        FUSIONS.get(self.fusion)
+        if self.width < 1 or self.out_dim < 1 or min(self.modality_dims, default=0) < 1:
+            raise ValueError(f"width, out_dim and every modality dimension must be >= 1: {self}")
+
+    @property
+    def fused_width(self) -> int:
+        """Width of fuse(z): K h for concatenation, h for a sum."""
+        return len(self.modality_dims) * self.width if self.fusion == "concat" else self.width
+
+
+class _StackedLinear(torch.autograd.Function):
+    """out = z W^T + c per model, with a backward written for small o (see stacked_linear)."""
+
+    @staticmethod
+    def forward(z: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if weight.shape[1] == 1:  # a matrix-vector product: elementwise, then a row sum
+            out = (z * weight).sum(-1, keepdim=True)
+            return out if bias is None else out + bias
+        if bias is None:
+            return torch.bmm(z, weight.transpose(1, 2))
+        return torch.baddbmm(bias, z, weight.transpose(1, 2))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        z, weight, _ = inputs
+        ctx.save_for_backward(z, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, weight = ctx.saved_tensors
+        grad_z = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:  # dL/dz = g W: an outer product when o = 1
+            grad_z = grad * weight if weight.shape[1] == 1 else torch.bmm(grad, weight)
+        if ctx.needs_input_grad[1]:  # dL/dW = g^T z: [E, o, B] x [E, B, F]
+            grad_w = torch.bmm(grad.transpose(1, 2), z)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=1, keepdim=True)
+        return grad_z, grad_w, grad_b
+
+
+def stacked_linear(z: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """E linear maps at once: z [E, B, F], weight [E, o, F], bias [E, 1, o] or None ->
+    z W^T + c, [E, B, o].
+
+    The same numbers as ``torch.baddbmm(bias, z, weight.transpose(1, 2))``; the backward forms
+    dL/dW as g^T z ([E, o, B] x [E, B, F]) instead of autograd's z^T g, and dL/dz for o = 1 as
+    a broadcast product, both several times faster on CPU for the few outputs heads have.
+    """
+    return _StackedLinear.apply(z, weight, bias)
+
+
+def replace_parameters_(module: nn.Module, values: dict[str, Tensor]) -> None:
+    """Replace the named parameters of ``module`` by new parameters holding ``values`` (the
+    shapes may change; autograd caches a parameter's shape, so resizing in place is unsafe)."""
+    for name, value in values.items():
+        *path, leaf = name.split(".")
+        owner = module
+        for part in path:
+            owner = owner[int(part)] if part.isdigit() else getattr(owner, part)
+        old = owner[int(leaf)] if leaf.isdigit() else getattr(owner, leaf)
+        new = nn.Parameter(value.to(old))
+        if leaf.isdigit():
+            owner[int(leaf)] = new
+        else:
+            setattr(owner, leaf, new)
+
+
+class StackedLateFusion(nn.Module):
+    """E independent encoder-per-modality + concatenation + linear-head models."""
+
+    def __init__(self, config: ModelConfig, masks: Tensor, seeds: Sequence[int]) -> None:
+        """Model e sees the modalities where ``masks[e]`` [K] is true and is initialised from
+        ``seeds[e]``."""
+        super().__init__()
+        self.config = config
+        masks = torch.as_tensor(masks, dtype=torch.bool)
+        n_models, n_mod = masks.shape
+        if n_mod != len(config.modality_dims):
+            raise ValueError(f"masks have {n_mod} modalities, modality_dims "
+                             f"{len(config.modality_dims)}")
+        if len(seeds) != n_models:
+            raise ValueError(f"{len(seeds)} seeds for {n_models} models")
+        if not bool(masks.any(dim=1).all()):
+            raise ValueError("every model needs at least one modality in its subset")
+        self.register_buffer("masks", masks)
+        self._refresh_users()
+        self._initialise(seeds)
+
+    def _initialise(self, seeds: Sequence[int]) -> None:
+        """Parameters of model e drawn from its own generator, in nn.Linear's layout and order
+        (uniform in +-1/sqrt(fan_in); encoder weights and biases per modality, then the head)."""
+
+        def uniform(gen: torch.Generator, shape: tuple[int, ...], fan_in: int) -> Tensor:
+            bound = 1.0 / math.sqrt(fan_in)
+            return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
+
+        dims, width, out_dim = self.modality_dims, self.width, self.out_dim
+        enc_w = [[] for _ in dims]
+        enc_b = [[] for _ in dims]
+        head_w, head_b = [], []
+        fused = self.config.fused_width
+        for seed in seeds:
+            gen = torch.Generator().manual_seed(int(seed))
+            for k, d in enumerate(dims):
+                enc_w[k].append(uniform(gen, (d, width), d))
+                enc_b[k].append(uniform(gen, (1, width), d))
+            head_w.append(uniform(gen, (fused, out_dim), fused).T)
+            head_b.append(uniform(gen, (1, out_dim), fused))
+        f32 = torch.float32
+        self.enc_weight = nn.ParameterList([nn.Parameter(torch.stack(w).to(f32)) for w in enc_w])
+        self.enc_bias = nn.ParameterList([nn.Parameter(torch.stack(b).to(f32)) for b in enc_b])
+        self.head_weight = nn.Parameter(torch.stack(head_w).to(f32))
+        self.head_bias = nn.Parameter(torch.stack(head_b).to(f32))
+
+    @property
+    def modality_dims(self) -> tuple[int, ...]:
+        return self.config.modality_dims
+
+    @property
+    def width(self) -> int:
+        return self.config.width
+
+    @property
+    def encoder(self) -> str:
+        return self.config.encoder
+
+    @property
+    def out_dim(self) -> int:
+        return self.config.out_dim
+
+    @property
+    def fusion(self) -> str:
+        return self.config.fusion
+
+    def _refresh_users(self) -> None:
+        for k in range(self.masks.shape[1]):  # models that see modality k
+            self.register_buffer(f"users_{k}", self.masks[:, k].nonzero().squeeze(1),
+                                 persistent=False)
+
+    def keep_models_(self, keep: Tensor) -> None:
+        """Drop every model whose index is not in ``keep``, in place: every parameter is
+        replaced by a new one holding the kept models (in :meth:`parameters` order, so an
+        optimiser's state can follow; see :func:`dgl.train.trainer.train_stack`)."""
+        replace_parameters_(self, {name: p.detach().index_select(0, keep)
+                                   for name, p in self.named_parameters()})
+        self.masks = self.masks.index_select(0, keep)
+        self._refresh_users()
+
+    def load_stack_(self, state: dict[str, Tensor]) -> None:
+        """Load a state dict whose model axis may differ from the current one (the inverse of
+        :meth:`keep_models_`)."""
+        replace_parameters_(self, {name: state[name].clone()
+                                   for name, _ in self.named_parameters()})
+        self.masks = state["masks"].clone().to(self.masks.device)
+        self._refresh_users()
+
+    @property
+    def n_models(self) -> int:
+        return int(self.masks.shape[0])
+
+    def split(self, x: Tensor) -> list[Tensor]:
+        """[E, B, sum d_k] -> per-modality views [E, B, d_k]."""
+        return list(torch.split(x, self.modality_dims, dim=-1))
+
+    def encode(self, x: Tensor) -> list[Tensor]:
+        """Masked per-modality features z_k, each [E, B, h].
+
+        Encoder k is evaluated only for the models whose subset holds modality k; the other
+        models get exact zeros (no arithmetic is spent on modalities a model does not see).
+        """
+        feats = []
+        n_models = self.n_models
+        for k, x_k in enumerate(self.split(x)):
+            users = getattr(self, f"users_{k}")
+            if users.numel() == n_models:
+                z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
+            else:
+                z_used = self._encoder(
+                    k, x_k[users], self.enc_bias[k][users], self.enc_weight[k][users]
+                )
+                z = z_used.new_zeros((n_models,) + z_used.shape[1:]).index_copy(0, users, z_used)
+            feats.append(z)
+        return feats
+
+    def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
+        return ENCODERS.get(self.encoder)(torch.baddbmm(bias, x_k, weight))
+
+    def fuse(self, feats: list[Tensor]) -> Tensor:
+        """Fusion of the per-modality features (:data:`FUSIONS`)."""
+        return FUSIONS.get(self.fusion)(feats)
+
+    @staticmethod
+    def only(feats: list[Tensor], k: int) -> list[Tensor]:
+        """(0, ..., z_k, ..., 0): the features of modality k alone."""
+        return [z if j == k else torch.zeros_like(z) for j, z in enumerate(feats)]
+
+    def contributions(self, feats: list[Tensor], weight: Tensor | None = None) -> list[Tensor]:
+        """u_k = z_k V_k^T [E, B, o] per modality, V_k the head's block k (concatenation) or V
+        itself (sum); fusion and head being linear, h(fuse(z)) = c + sum_k u_k, and the head on
+        (0, .., z_k, .., 0) is c + u_k. No fused [E, B, K h] tensor is built."""
+        weight = self.head_weight if weight is None else weight
+        h = self.width
+        blocks = ([weight[:, :, k * h : (k + 1) * h] for k in range(len(feats))]
+                  if self.fusion == "concat" else [weight] * len(feats))
+        return [stacked_linear(z, w) for z, w in zip(feats, blocks)]
+
+    def logits(self, contributions: list[Tensor], bias: Tensor | None = None) -> Tensor:
+        """c + sum of the given contributions."""
+        out = self.head_bias if bias is None else bias
+        for u in contributions:
+            out = out + u
+        return out
+
+    def head(self, z: Tensor, weight: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        """Linear head on fused features, [E, B, F] -> [E, B, o]; ``weight`` [E, o, F] and
+        ``bias`` [E, 1, o] replace the head's own parameters (e.g. detached copies)."""
+        return stacked_linear(z, self.head_weight if weight is None else weight,
+                              self.head_bias if bias is None else bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.logits(self.contributions(self.encode(x)))

@@ -1,0 +1,218 @@
+"""A stack of models from its plan to its trained record: one function trains it
+(:func:`train_plan`), one rebuilds it (:func:`restore`).
+
+Every study describes what it trains as :class:`StackPlan` records: the models of a stack
+(:class:`CellSpec`: overlap, seed and modality subset of each), their architecture, the rows
+they train on, the method and the budget. :func:`train_plan` draws every model's seeds from
+its spec and the plan's tag, trains the stack with the one batched trainer and returns a
+:class:`TrainedStack`: the plan, the trained parameters and the outcome of training. A
+trained stack is saved and loaded as plain tensors and numbers (:meth:`TrainedStack.to_state`,
+:meth:`TrainedStack.from_state`; the pipeline layer writes the file and reads it back with
+``torch.load(weights_only=True)``), so no code is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dgl.train.methods import METHODS, Method, make_method
+from dgl.train.models import ModelConfig, StackedLateFusion
+from dgl.train.trainer import StackData, TrainConfig, resolve_device, train_stack
+from synth.datasets import Datasets, Splits
+from synth.seeding import derive_seed
+from synth.subsets import parse_subset
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Model e of a stack: it trains on the dataset drawn at ``overlap`` with ``seed`` and sees
+    the modalities of ``subset`` (text form, e.g. '1+3')."""
+
+    overlap: float
+    seed: int
+    subset: str
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """Everything that defines one stack before it is trained.
+
+    ``tag`` names the stack in tables and seeds its random streams: model e is initialised
+    from derive_seed(seed_e, 'init', subset_e, tag) and shuffled by derive_seed(seed_e,
+    'order', subset_e, tag). ``variant`` is the method variant the tables show it as;
+    ``fraction`` the share of the study's training rows it sees (the theory study's sample-size
+    axis; 1 elsewhere); ``splits`` the rows of each dataset it trains on (fit, then
+    validation) and is tested on.
+    """
+
+    task: str
+    model: ModelConfig
+    specs: tuple[CellSpec, ...]
+    splits: Splits
+    train: TrainConfig
+    tag: str
+    method: str = "joint"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    variant: str = "joint"
+    fraction: float = 1.0
+
+    def masks(self) -> Tensor:
+        """[E, K] booleans: model e sees the modalities of its subset."""
+        return masks_from_subsets([s.subset for s in self.specs], len(self.model.modality_dims))
+
+    def seeds(self, stream: str) -> tuple[int, ...]:
+        """Per-model seeds of a random stream ('init' or 'order')."""
+        return tuple(derive_seed(s.seed, stream, s.subset, self.tag) for s in self.specs)
+
+    def method_options(self) -> dict[str, Any]:
+        """The method's options, with the seed of its own noise (when it draws any) derived
+        from the first model's seed and the tag."""
+        options = dict(self.options)
+        stream = METHODS.get(self.method).noise_stream
+        if stream is not None:
+            options.setdefault("seed", derive_seed(self.specs[0].seed, stream, self.tag))
+        return options
+
+    def to_state(self) -> dict[str, Any]:
+        return {"task": self.task, "model": asdict(self.model),
+                "specs": [asdict(s) for s in self.specs], "splits": asdict(self.splits),
+                "train": asdict(self.train), "tag": self.tag, "method": self.method,
+                "options": dict(self.options), "variant": self.variant,
+                "fraction": self.fraction}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> StackPlan:
+        return cls(task=state["task"], model=ModelConfig(**state["model"]),
+                   specs=tuple(CellSpec(**s) for s in state["specs"]),
+                   splits=Splits(**state["splits"]), train=TrainConfig(**state["train"]),
+                   tag=state["tag"], method=state["method"], options=dict(state["options"]),
+                   variant=state["variant"], fraction=state["fraction"])
+
+
+@dataclass(frozen=True)
+class TrainedStack:
+    """A trained stack: its plan, the trained parameters (model state and the method's extra
+    modules, on the CPU), the seeds drawn, and the outcome of training per model."""
+
+    plan: StackPlan
+    state: dict[str, Tensor]
+    extra_state: dict[str, Tensor] | None
+    init_seeds: tuple[int, ...]
+    order_seeds: tuple[int, ...]
+    diverged: tuple[bool, ...]
+    best_epoch: tuple[int, ...]
+    epochs_run: int
+    train_seconds: float
+    history: tuple[dict[str, float], ...]
+    device: str
+    grad_steps: tuple[int, ...] = ()
+    grad_multi: Tensor | None = None  # [n_probes, K, E]
+    grad_uni: Tensor | None = None  # [n_probes, K, E]
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain containers of tensors, numbers and strings (loadable with weights_only)."""
+        state = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        state["plan"] = self.plan.to_state()
+        state["history"] = [dict(row) for row in self.history]
+        return state
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> TrainedStack:
+        values = dict(state)
+        values["plan"] = StackPlan.from_state(state["plan"])
+        for name in ("init_seeds", "order_seeds", "diverged", "best_epoch", "history",
+                     "grad_steps"):
+            values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def masks_from_subsets(subsets: Sequence[str], n_modalities: int) -> Tensor:
+    """[E, K] booleans: model e sees the modalities of ``subsets[e]`` (e.g. '1+3')."""
+    masks = torch.zeros(len(subsets), n_modalities, dtype=torch.bool)
+    for e, text in enumerate(subsets):
+        masks[e, list(parse_subset(text, n_modalities))] = True
+    return masks
+
+
+def stack_data(plan: StackPlan, datasets: Datasets, device: torch.device) -> StackData:
+    """The training and validation rows of every dataset on the device (never the test
+    rows); model e reads the dataset of its (overlap, seed)."""
+    splits, n_models = plan.splits, len(plan.specs)
+    x, y = datasets.x[:, : splits.n_train], datasets.y[:, : splits.n_train]
+    if plan.task == "regression":
+        y_t = torch.as_tensor(y[..., None], dtype=torch.float32, device=device)
+    else:
+        y_t = torch.as_tensor(y, dtype=torch.long, device=device)
+    group = torch.tensor([datasets.index(s.overlap, s.seed) for s in plan.specs],
+                         dtype=torch.long)
+    return StackData(
+        x=torch.as_tensor(x, dtype=torch.float32, device=device),
+        y=y_t,
+        group=group.to(device),
+        train_idx=torch.arange(splits.n_fit).expand(n_models, -1).contiguous().to(device),
+        val_idx=torch.arange(splits.n_fit, splits.n_train).expand(n_models, -1).contiguous()
+        .to(device),
+    )
+
+
+def train_plan(plan: StackPlan, datasets: Datasets, device: str = "cpu") -> TrainedStack:
+    """Train the stack ``plan`` describes on ``datasets`` (every (overlap, seed) its specs
+    name) with the one batched trainer."""
+    dev = resolve_device(device)
+    data = stack_data(plan, datasets, dev)
+    init_seeds, order_seeds = plan.seeds("init"), plan.seeds("order")
+    method = make_method(plan.method, **plan.method_options())
+    model = StackedLateFusion(plan.model, plan.masks(), init_seeds).to(dev)
+    result = train_stack(model, data, plan.train, list(order_seeds), task=plan.task,
+                         method=method)
+    extra = result.extra
+    return TrainedStack(
+        plan=plan,
+        state={k: v.cpu() for k, v in model.state_dict().items()},
+        extra_state=({k: v.cpu() for k, v in extra.state_dict().items()}
+                     if extra is not None else None),
+        init_seeds=init_seeds, order_seeds=order_seeds,
+        diverged=tuple(result.diverged.tolist()), best_epoch=tuple(result.best_epoch.tolist()),
+        epochs_run=result.epochs_run, train_seconds=result.seconds,
+        history=tuple(result.history), device=str(dev), grad_steps=tuple(result.grad_steps),
+        grad_multi=result.grad_multi, grad_uni=result.grad_uni,
+    )
+
+
+@dataclass(frozen=True)
+class RestoredStack:
+    """A trained stack rebuilt on the CPU: the model, its method and the method's extra
+    modules (auxiliary heads), ready to predict."""
+
+    model: StackedLateFusion
+    method: Method
+    extra: torch.nn.Module | None
+
+    @torch.no_grad()
+    def logits(self, x: Tensor) -> Tensor:
+        """The method's predictions for inputs x [E, B, D] (rows of each model's dataset)."""
+        return self.method.logits(self.model, self.extra, x)
+
+
+def restore(stack: TrainedStack) -> RestoredStack:
+    """Rebuild a trained stack on the CPU (the inverse of :func:`train_plan`'s record)."""
+    plan = stack.plan
+    model = StackedLateFusion(plan.model, stack.state["masks"], stack.init_seeds)
+    model.load_state_dict(stack.state)
+    method = make_method(plan.method, **plan.method_options())
+    extra = method.setup(model)
+    if extra is not None:
+        extra.load_state_dict(stack.extra_state)
+    return RestoredStack(model, method, extra)
+
+
+def model_inputs(stack: TrainedStack, datasets: Datasets) -> tuple[list[int], np.ndarray]:
+    """Each model's dataset position and its inputs x [E, n, D] (every row of the dataset)."""
+    group = [datasets.index(s.overlap, s.seed) for s in stack.plan.specs]
+    return group, datasets.x[group]

@@ -1,0 +1,384 @@
+"""One batched trainer: E independent models, one optimiser step for all of them.
+
+The data of the whole stack lives on the device as tensors ``x [G, n, D]`` and ``y`` (G
+datasets, e.g. one per seed; y ``[G, n, o]`` floats for regression, ``[G, n]`` class indices
+for classification). Model e trains on rows ``train_idx[e]`` of dataset ``group[e]``, is
+early-stopped on rows ``val_idx[e]`` and never sees anything else (the test rows are not
+passed in). Minibatches are drawn by index from those tensors: no DataLoader, no host-device
+copies per step.
+
+Task loss of model e on a minibatch: the mean squared error on the standardised target
+(y - mu_e) / s_e (mu_e, s_e from its own training rows) for regression, the mean cross-entropy
+for classification. The training method (:mod:`dgl.train.methods`, default ``joint``) turns the
+per-model losses into one scalar whose gradient is every model's own update (a sum over e);
+Adam and SGD act element-wise, so the models stay independent. Each model has its own
+generator for the minibatch order.
+
+Early stopping: after every epoch the validation loss of every model (task loss of the
+method's predictions, standardised units for regression) is computed; an epoch improves on the
+best one when its loss is lower by more than ``min_delta``; model e keeps the parameters of its
+best validation epoch and is done once ``patience`` epochs pass without improvement; training
+ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
+the best validation checkpoint). A model whose training loss or parameters become NaN/inf, or
+whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
+kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A
+done model leaves the stack at once (its parameters, optimiser state and data indices are
+dropped), so a stack costs the sum of its models' epochs, not E times the longest. For
+regression the target scaling is folded back into the head, so predictions are in the
+target's units.
+
+Gradient instrumentation (``grad_probe_every`` > 0): every that many steps, for every model
+and encoder k, the norms of the gradients with respect to encoder k's parameters of the
+multimodal loss L(h(fuse(z))) and of the unimodal loss L(h(fuse(0, .., z_k, .., 0))) (shared
+head), whatever the method uses for its update.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from dgl.train.losses import TASKS
+from dgl.train.methods import Method, make_method
+from dgl.train.models import StackedLateFusion, replace_parameters_
+from synth.registry import Registry
+
+log = logging.getLogger(__name__)
+
+#: Devices a config may name; 'auto' is a GPU when torch sees one, else the CPU.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation budget shared by every model of a stack."""
+
+    lr: float = 1e-3
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int = 10
+    min_delta: float = 0.0
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    grad_probe_every: int = 0
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        OPTIMIZERS.get(self.optimizer)  # unknown names fail, listing the known ones
+
+
+#: Optimiser factories by name: (parameters, budget) -> torch optimiser.
+OPTIMIZERS: Registry[Callable[[list, TrainConfig], torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS.register("adam")(
+    lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay))
+OPTIMIZERS.register("sgd")(
+    lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                        weight_decay=cfg.weight_decay))
+
+
+@dataclass
+class StackData:
+    """Device-resident data of a stack; see the module docstring for the shapes."""
+
+    x: Tensor
+    y: Tensor
+    group: Tensor
+    train_idx: Tensor
+    val_idx: Tensor
+
+    def rows(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D] and y [E, B(, o)]."""
+        g = self.group[:, None]
+        return self.x[g, idx], self.y[g, idx]
+
+    def select(self, keep: Tensor) -> StackData:
+        """The data of the models at positions ``keep`` (the datasets are shared, not copied)."""
+        return StackData(self.x, self.y, self.group[keep], self.train_idx[keep],
+                         self.val_idx[keep])
+
+
+@dataclass
+class TrainResult:
+    """Per-model outcome of :func:`train_stack`."""
+
+    diverged: Tensor  # [E] bool: the loss became NaN/inf; its numbers must not be used
+    best_epoch: Tensor
+    best_val_loss: Tensor
+    epochs_run: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    grad_steps: list[int] = field(default_factory=list)
+    grad_multi: Tensor | None = None  # [n_probes, K, E]
+    grad_uni: Tensor | None = None  # [n_probes, K, E]
+    extra: torch.nn.Module | None = None
+
+    @property
+    def best_val_mse(self) -> Tensor:  # regression name of the same number
+        return self.best_val_loss
+
+
+def resolve_device(name: str) -> torch.device:
+    """'cpu', 'cuda' or 'auto' (a GPU when one is present, else the CPU)."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; known devices: {list(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def encoder_gradient_norms(model: StackedLateFusion, x: Tensor, y: Tensor, task_loss
+                           ) -> tuple[Tensor, Tensor]:
+    """||d L_multi / d theta_k|| and ||d L_uni,k / d theta_k|| per model: two [K, E] tensors
+    (theta_k = encoder k's weight and bias; the shared head is used for both losses)."""
+    feats = model.encode(x)
+    u = model.contributions(feats)
+    multi = task_loss(model.logits(u), y).sum()
+    multi_norms, uni_norms = [], []
+    for k in range(len(feats)):
+        params = [model.enc_weight[k], model.enc_bias[k]]
+        g_multi = torch.autograd.grad(multi, params, retain_graph=True, allow_unused=True)
+        uni = task_loss(model.logits([u[k]]), y).sum()
+        g_uni = torch.autograd.grad(uni, params, retain_graph=True, allow_unused=True)
+        for grads, out in ((g_multi, multi_norms), (g_uni, uni_norms)):
+            sq = sum((g.flatten(1) ** 2).sum(1) for g in grads if g is not None)
+            out.append(torch.sqrt(sq) * model.masks[:, k].to(x.dtype))
+    return torch.stack(multi_norms).detach(), torch.stack(uni_norms).detach()
+
+
+def train_stack(
+    model: StackedLateFusion,
+    data: StackData,
+    cfg: TrainConfig,
+    seeds: list[int],
+    task: str = "regression",
+    method: Method | None = None,
+) -> TrainResult:
+    """Train every model of ``model`` with ``method`` (default ``joint``); ``seeds[e]`` seeds
+    model e's minibatch order. See the module docstring."""
+    run = _StackRun(model, data, cfg, seeds, task,
+                    method if method is not None else make_method("joint"))
+    epoch = 0
+    for epoch in range(1, cfg.max_epochs + 1):
+        if not run.train_epoch(epoch) or run.end_epoch(epoch):
+            break
+    run.restore_best()
+    return run.result(epoch)
+
+
+class _StackRun:
+    """The state of one :func:`train_stack` call, as small named steps. ``active`` maps stack
+    positions to model indices: models leave the stack as they finish, so every per-model
+    tensor indexed by stack position (parameters, optimiser state, data, generators) shrinks,
+    while the per-model records (best epoch, checkpoint, divergence) keep all E models."""
+
+    def __init__(self, model: StackedLateFusion, data: StackData, cfg: TrainConfig,
+                 seeds: list[int], task: str, method: Method) -> None:
+        self.task_loss = TASKS.get(task)
+        self.task, self.model, self.data, self.cfg, self.method = task, model, data, cfg, method
+        method.check(model)
+        self.device = data.x.device
+        self.n_models, self.n_train = data.train_idx.shape
+        self.active = torch.arange(self.n_models, device=self.device)
+        if task == "regression":  # standardise the target on each model's training rows
+            y_fit = data.rows(data.train_idx)[1]
+            self.mu = y_fit.mean(dim=1, keepdim=True)
+            self.sd = y_fit.std(dim=1, keepdim=True).clamp_min(1e-12)
+        self.extra = method.setup(model)
+        self.opt = OPTIMIZERS.get(cfg.optimizer)(self.parameters(), cfg)
+        self.modules = {"model": model, **({"extra": self.extra} if self.extra is not None else {})}
+        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.best = self.snapshot()
+        self.best_val, _ = self.validate()
+        n, dev = self.n_models, self.device
+        self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
+        self.since_best = torch.zeros(n, dtype=torch.long, device=dev)
+        self.diverged = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.history: list[dict[str, float]] = []
+        self.grad_steps: list[int] = []
+        self.grad_multi: list[Tensor] = []
+        self.grad_uni: list[Tensor] = []
+        self.t0 = time.perf_counter()
+        self.step = 0
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Every trained parameter: the model's, then the method's extra modules'."""
+        extra = list(self.extra.parameters()) if self.extra is not None else []
+        return list(self.model.parameters()) + extra
+
+    def target(self, y: Tensor) -> Tensor:
+        """The training target of the active models: standardised for regression."""
+        if self.task == "regression":
+            return (y - self.mu[self.active]) / self.sd[self.active]
+        return y
+
+    @torch.no_grad()
+    def validate(self) -> tuple[Tensor, Tensor | None]:
+        """Validation loss of every active model (and accuracy for classification)."""
+        total = torch.zeros(len(self.active), device=self.device)
+        correct = torch.zeros(len(self.active), device=self.device)
+        n_val = self.data.val_idx.shape[1]
+        for start in range(0, n_val, 4096):
+            x, y = self.data.rows(self.data.val_idx[:, start : start + 4096])
+            logits = self.method.logits(self.model, self.extra, x)
+            total += self.task_loss(logits, self.target(y)) * x.shape[1]
+            if self.task == "classification":
+                correct += (logits.argmax(-1) == y).sum(dim=1)
+        return total / n_val, (correct / n_val if self.task == "classification" else None)
+
+    def snapshot(self) -> dict[str, dict[str, Tensor]]:
+        return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
+                for name, m in self.modules.items()}
+
+    def finite_models(self) -> Tensor:
+        """[A] whether every parameter of each model in the stack is finite."""
+        with torch.no_grad():
+            return torch.stack([p.flatten(1).isfinite().all(1) for p in self.parameters()]).all(0)
+
+    def shrink(self, keep: Tensor) -> None:
+        """Shrink the stack to positions ``keep``: parameters, optimiser state (Adam moments,
+        momentum: per model), method state, data and generators."""
+        old = self.parameters()
+        self.model.keep_models_(keep)
+        if self.extra is not None:
+            replace_parameters_(self.extra, {n: p.detach().index_select(0, keep)
+                                             for n, p in self.extra.named_parameters()})
+        new_opt = OPTIMIZERS.get(self.cfg.optimizer)(self.parameters(), self.cfg)
+        for p_old, p_new in zip(old, self.parameters()):
+            new_opt.state[p_new] = {
+                key: (value.index_select(0, keep) if torch.is_tensor(value) and value.dim()
+                      else value)
+                for key, value in self.opt.state.get(p_old, {}).items()}
+        self.opt = new_opt
+        self.method.keep_models(keep)
+        self.data = self.data.select(keep)
+        self.gens = [self.gens[i] for i in keep.tolist()]
+        self.active = self.active[keep]
+
+    def train_epoch(self, epoch: int) -> bool:
+        """One pass over every active model's training rows in its own order; False when
+        every model has diverged and left the stack."""
+        order = torch.stack([torch.randperm(self.n_train, generator=g) for g in self.gens])
+        order = self.data.train_idx.gather(1, order.to(self.device))
+        for start in range(0, self.n_train, self.cfg.batch_size):
+            x, y = self.data.rows(order[:, start : start + self.cfg.batch_size])
+            if not self.train_step(x, self.target(y)):
+                keep = self.drop_diverged(epoch)
+                if keep is not None:
+                    order = order[keep]
+                if not len(self.active):
+                    return False
+        return True
+
+    def train_step(self, x: Tensor, y: Tensor) -> bool:
+        """One optimiser step of every active model (after the gradient probe, when due);
+        False when some model's loss is not finite."""
+        cfg = self.cfg
+        if cfg.grad_probe_every and self.step % cfg.grad_probe_every == 0:
+            self.probe_gradients(x, y)
+        loss = self.method.loss(self.model, self.extra, x, y, self.task_loss)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.method.after_backward(self.model, self.extra, x, y)
+        self.opt.step()
+        self.step += 1
+        return bool(torch.isfinite(loss))
+
+    def probe_gradients(self, x: Tensor, y: Tensor) -> None:
+        """Record the encoder gradient norms (NaN for models that have left the stack)."""
+        g_m, g_u = encoder_gradient_norms(self.model, x, y, self.task_loss)
+        self.grad_steps.append(self.step)
+        for out, g in ((self.grad_multi, g_m), (self.grad_uni, g_u)):
+            full = torch.full((g.shape[0], self.n_models), float("nan"))
+            out.append(full.index_copy_(1, self.active.cpu(), g.cpu()))
+
+    def drop_diverged(self, epoch: int) -> Tensor | None:
+        """After a non-finite loss: mark the models whose parameters are no longer finite as
+        diverged and drop them; the kept positions, or None when every model is finite."""
+        ok = self.finite_models()
+        if bool(ok.all()):
+            return None
+        log.warning("epoch %d step %d: %d model(s) diverged (non-finite loss and parameters); "
+                    "they leave the stack", epoch, self.step, int((~ok).sum()))
+        self.diverged[self.active[~ok]] = True
+        keep = ok.nonzero().squeeze(1)
+        self.shrink(keep)
+        return keep
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Validation, checkpoints and early stopping after an epoch; True when every model
+        is done (the others leave the stack)."""
+        val, val_acc = self.validate()
+        blown = ~torch.isfinite(val)
+        if bool(blown.any()):
+            log.warning("epoch %d: %d model(s) diverged (non-finite validation loss)", epoch,
+                        int(blown.sum()))
+            self.diverged[self.active[blown]] = True
+        improved = val < self.best_val[self.active] - self.cfg.min_delta
+        self.checkpoint(improved, val, epoch)
+        done = (self.since_best >= self.cfg.patience) | self.diverged
+        self.record(epoch, val, val_acc, blown, done)
+        if bool(done.all()):
+            return True
+        keep = (~done[self.active]).nonzero().squeeze(1)
+        if len(keep) < len(self.active):
+            self.shrink(keep)
+        return False
+
+    def checkpoint(self, improved: Tensor, val: Tensor, epoch: int) -> None:
+        """Keep the parameters, loss and epoch of the active models that improved."""
+        idx = self.active[improved]
+        for name, m in self.modules.items():
+            for key, value in m.state_dict().items():
+                if key != "masks":
+                    self.best[name][key].index_copy_(0, idx, value.detach()[improved])
+        self.best_val[idx] = val[improved]
+        self.best_epoch[idx] = epoch
+        self.since_best[self.active] = torch.where(improved, 0, self.since_best[self.active] + 1)
+
+    def record(self, epoch: int, val: Tensor, val_acc: Tensor | None, blown: Tensor,
+               done: Tensor) -> None:
+        """The epoch's row of the history, and a progress line every ``log_every`` epochs."""
+        val_mean = float(val[~blown].mean()) if bool((~blown).any()) else float("nan")
+        row = {"epoch": epoch, "val_loss_mean": val_mean, "done": int(done.sum()),
+               "models_trained": len(self.active)}
+        if val_acc is not None:
+            row["val_acc_mean"] = float(val_acc.mean())
+        self.history.append(row)
+        if epoch % self.cfg.log_every == 0 or bool(done.all()):
+            log.info("epoch %d: mean val loss %.4f (%d models trained), %d/%d models stopped, "
+                     "%.1fs", epoch, val_mean, len(self.active), int(done.sum()),
+                     self.n_models, time.perf_counter() - self.t0)
+
+    def restore_best(self) -> None:
+        """Load every model's best checkpoint; for regression fold the target scaling back
+        into the head, so predictions are in the target's units."""
+        self.model.load_stack_(self.best["model"])
+        if self.extra is not None:
+            replace_parameters_(self.extra, {n: self.best["extra"][n].clone()
+                                             for n, _ in self.extra.named_parameters()})
+        if self.task == "regression":
+            with torch.no_grad():
+                self.model.head_weight.mul_(self.sd.transpose(1, 2))
+                self.model.head_bias.mul_(self.sd).add_(self.mu)
+
+    def result(self, epochs_run: int) -> TrainResult:
+        return TrainResult(
+            diverged=self.diverged.cpu(),
+            best_epoch=self.best_epoch.cpu(),
+            best_val_loss=self.best_val.cpu(),
+            epochs_run=epochs_run,
+            seconds=time.perf_counter() - self.t0,
+            history=self.history,
+            grad_steps=self.grad_steps,
+            grad_multi=torch.stack(self.grad_multi) if self.grad_multi else None,
+            grad_uni=torch.stack(self.grad_uni) if self.grad_uni else None,
+            extra=self.extra,
+        )

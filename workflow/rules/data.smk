@@ -1,0 +1,34 @@
+# Data and exact ground truth: every study's data files and classification ground truth, drawn
+# and computed from the generators' laws.
+
+
+rule data:
+    localrule: True  # seconds of work: never worth a cluster job
+    output:
+        f"{WORK}/{{study}}/data/{{name}}.npz",
+    params:
+        job=lambda w: DATASETS[w.study][w.name],
+        fingerprint=lambda w: repr(DATASETS[w.study][w.name]),
+    conda:
+        "../envs/mmtheory.yaml"
+    log:
+        f"{WORK}/logs/{{study}}/data_{{name}}.log",
+    script:
+        "../scripts/data.py"
+
+
+rule classification_truth:
+    output:
+        subsets=truth_path("{job}"),
+        pid=truth_path("{job}", "pid"),
+    params:
+        job=lambda w: TRUTH_JOBS[w.job],
+        fingerprint=lambda w: repr(TRUTH_JOBS[w.job]),
+    conda:
+        "../envs/mmtheory.yaml"
+    log:
+        f"{WORK}/logs/truth/{{job}}.log",
+    benchmark:
+        f"{WORK}/benchmarks/truth/{{job}}.tsv"
+    script:
+        "../scripts/classification_truth.py"
