@@ -21,27 +21,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from synth.subsets import Subset
 
 
-def psd_pinv(matrix: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
-    """Pseudo-inverse of a symmetric positive semi-definite matrix.
-
-    Eigenvalues below ``rtol * max eigenvalue`` are treated as exact zeros (they are
-    rounding noise of a singular covariance, e.g. identical modalities at rho = 1).
-    """
-    vals, vecs = np.linalg.eigh((matrix + matrix.T) / 2)
-    keep = vals > rtol * max(vals.max(initial=0.0), 0.0)
-    inv = np.zeros_like(vals)
-    inv[keep] = 1.0 / vals[keep]
-    return (vecs * inv) @ vecs.T
+#: Eigenvalues of a covariance below this share of its largest are exact zeros: rounding noise
+#: of a singular covariance (e.g. identical modalities at rho = 1).
+RTOL = 1e-10
 
 
-def psd_rank(matrix: np.ndarray, rtol: float = 1e-10) -> int:
+def psd_pinv(matrix: np.ndarray) -> np.ndarray:
+    """Moore-Penrose pseudo-inverse of a symmetric positive semi-definite matrix (numpy's
+    Hermitian pinv, eigenvalues below :data:`RTOL` times the largest treated as zeros)."""
+    return np.linalg.pinv(matrix, rtol=RTOL, hermitian=True)
+
+
+def psd_rank(matrix: np.ndarray) -> int:
     """Numerical rank of a symmetric PSD matrix, with the tolerance of :func:`psd_pinv`."""
-    vals = np.linalg.eigvalsh((matrix + matrix.T) / 2)
-    return int((vals > rtol * max(vals.max(initial=0.0), 0.0)).sum())
+    return int(np.linalg.matrix_rank(matrix, rtol=RTOL, hermitian=True))
 
 
 class _ModalityLayout:
@@ -222,11 +220,6 @@ class ClassConditionalGaussianLaw(_ModalityLayout):
         )
 
 
-def _logsumexp(a: np.ndarray) -> np.ndarray:
-    top = a.max(axis=1, keepdims=True)
-    return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
-
-
 class SubsetPosterior:
     """log p(c | x_S) of a :class:`ClassConditionalGaussianLaw`: for each group of classes with
     a common covariance, a whitening W (Sigma^+ = W W^T on its range) and its log
@@ -244,4 +237,4 @@ class SubsetPosterior:
                 white_means**2).sum(axis=1)
             loglik[:, members] = -0.5 * (sq + log_det)
         logits = loglik + self.log_prior
-        return logits - _logsumexp(logits)
+        return logits - logsumexp(logits, axis=1, keepdims=True)

@@ -40,6 +40,16 @@ class DatasetSpec:
                              self.n_rows)
 
 
+@dataclass(frozen=True)
+class Cell:
+    """One training job of a study: its name (the file names of its runs and metrics) and the
+    names of the data files it reads. Each study's cells add their coordinates and their
+    ``train`` and ``evaluate``."""
+
+    name: str
+    datasets: tuple[str, ...]
+
+
 def splits_from_config(section: Mapping[str, Any]) -> Splits:
     """``splits: {n_train, n_test, val_fraction}``, the one shape of every study's splits."""
     return Splits(int(section["n_train"]), int(section["n_test"]),

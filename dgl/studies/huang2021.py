@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from dgl.report.markdown import pm
-from dgl.studies.common import (DatasetSpec, diverged_count, model_config, ok_count,
+from dgl.studies.common import (Cell, DatasetSpec, diverged_count, model_config, ok_count,
                                 overlap_name, splits_from_config, train_from_config,
                                 with_status)
 from dgl.studies.regression import regression_metrics
@@ -51,7 +51,8 @@ class Huang2021:
                 for rho in self.overlaps]
 
     def cells(self) -> list[Huang2021Cell]:
-        return [Huang2021Cell(self, rho, enc) for rho in self.overlaps for enc in self.encoders]
+        return [Huang2021Cell(f"{overlap_name(rho)}_{enc}", (overlap_name(rho),), self, rho, enc)
+                for rho in self.overlaps for enc in self.encoders]
 
     def setting(self) -> dict[str, int]:
         """What decides whether the paper's published values apply."""
@@ -61,20 +62,12 @@ class Huang2021:
 
 
 @dataclass(frozen=True)
-class Huang2021Cell:
+class Huang2021Cell(Cell):
     """One training job: every (seed, subset) model at one overlap with one encoder kind."""
 
     study: Huang2021
     overlap: float
     encoder: str
-
-    @property
-    def name(self) -> str:
-        return f"{overlap_name(self.overlap)}_{self.encoder}"
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        return (overlap_name(self.overlap),)
 
     def plan(self) -> StackPlan:
         study = self.study

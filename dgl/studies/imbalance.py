@@ -22,7 +22,7 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import number
-from dgl.studies.common import (DatasetSpec, diverged_count, metrics_frame, model_config,
+from dgl.studies.common import (Cell, DatasetSpec, diverged_count, metrics_frame, model_config,
                                 ok_count, overlap_name, splits_from_config, train_from_config,
                                 with_status)
 from dgl.train.losses import accuracy_per_model, ce_per_model
@@ -104,12 +104,13 @@ class Imbalance:
 
     def datasets(self) -> list[DatasetSpec]:
         """One data file per (setting, overlap): every seed's training and test rows."""
-        return [DatasetSpec(f"{setting}_{overlap_name(rho)}", self.setting_law(setting), rho,
+        return [DatasetSpec(_dataset(setting, rho), self.setting_law(setting), rho,
                             self.seeds, self.splits.n_total)
                 for setting in self.settings for rho in self.overlaps]
 
     def cells(self) -> list[ImbalanceCell]:
-        return [ImbalanceCell(self, setting) for setting in self.settings]
+        return [ImbalanceCell(setting, tuple(_dataset(setting, rho) for rho in self.overlaps),
+                              self, setting) for setting in self.settings]
 
     def truth_jobs(self, seed: int, max_samples: int) -> list[TruthJob]:
         """Exact Bayes values of every subset, per setting, at every overlap."""
@@ -119,20 +120,17 @@ class Imbalance:
             for setting in self.settings]
 
 
+def _dataset(setting: str, overlap: float) -> str:
+    """The data file of one SNR setting at one overlap."""
+    return f"{setting}_{overlap_name(overlap)}"
+
+
 @dataclass(frozen=True)
-class ImbalanceCell:
+class ImbalanceCell(Cell):
     """One training job: every variant point of one SNR setting, every (overlap, seed)."""
 
     study: Imbalance
     setting: str
-
-    @property
-    def name(self) -> str:
-        return self.setting
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        return tuple(f"{self.setting}_{overlap_name(rho)}" for rho in self.study.overlaps)
 
     def plan(self, point: VariantPoint) -> StackPlan:
         """The stack of one variant point: every (overlap, seed) dataset, on all modalities,

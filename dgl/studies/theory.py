@@ -34,7 +34,7 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import frame_markdown
-from dgl.studies.common import (DatasetSpec, diverged_count, metrics_frame, model_config,
+from dgl.studies.common import (Cell, DatasetSpec, diverged_count, metrics_frame, model_config,
                                 ok_count, overlap_name, splits_from_config, train_from_config,
                                 with_status)
 from dgl.studies.regression import regression_metrics
@@ -89,13 +89,14 @@ class Theory:
 
     def datasets(self) -> list[DatasetSpec]:
         """One data file per (task, overlap): n_max training rows and the fresh rows."""
-        return [DatasetSpec(f"{task}_{overlap_name(rho)}", self.tasks[task].law, rho,
+        return [DatasetSpec(_dataset(task, rho), self.tasks[task].law, rho,
                             self.seeds, self.splits.n_total)
                 for task in TASKS for rho in self.overlaps]
 
     def cells(self) -> list[TheoryCell]:
-        return [TheoryCell(self, task, rho, enc) for task in TASKS for rho in self.overlaps
-                for enc in self.tasks[task].encoders]
+        return [TheoryCell(f"{_dataset(task, rho)}_{enc}", (_dataset(task, rho),), self, task,
+                           rho, enc)
+                for task in TASKS for rho in self.overlaps for enc in self.tasks[task].encoders]
 
     def n_modalities(self) -> dict[str, int]:
         """Number of modalities of each task."""
@@ -122,13 +123,18 @@ def fraction_rows(splits: Splits, fraction: float) -> tuple[np.ndarray, Splits]:
     return np.r_[0:n, n_max : n_max + n_eval], Splits(n, n_eval, n_val / n)
 
 
+def _dataset(task: str, overlap: float) -> str:
+    """The data file of one task at one overlap."""
+    return f"{task}_{overlap_name(overlap)}"
+
+
 def truth_job_name(overlap: float) -> str:
     """The classification ground truth of the theory study at one overlap."""
     return f"theory_{overlap_name(overlap)}"
 
 
 @dataclass(frozen=True)
-class TheoryCell:
+class TheoryCell(Cell):
     """One training job: every (seed, subset) model of one task, overlap and encoder kind,
     at every fraction."""
 
@@ -136,14 +142,6 @@ class TheoryCell:
     task: str
     overlap: float
     encoder: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.task}_{overlap_name(self.overlap)}_{self.encoder}"
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        return (f"{self.task}_{overlap_name(self.overlap)}",)
 
     def law(self):
         return self.study.tasks[self.task].law.build(overlap=self.overlap)

@@ -36,7 +36,7 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
     """
     model64 = copy.deepcopy(model).cpu().double()
     masks = model.masks.cpu()
-    h, n = model.width, x.shape[1]
+    h, n = model.config.width, x.shape[1]
     out = [np.empty((n, h * int(masks[e].sum()))) for e in range(model.n_models)]
     column = (masks.cumsum(dim=1) - 1) * h  # first column of modality k in model e's features
     x_k = model64.split(x.cpu())

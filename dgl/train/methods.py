@@ -95,17 +95,17 @@ class AuxHeads(nn.Module):
 
     def __init__(self, model: StackedLateFusion, seed_offset: int) -> None:
         super().__init__()
-        e, h, o = model.n_models, model.width, model.out_dim
+        e, h, o = model.n_models, model.config.width, model.config.out_dim
         gen = torch.Generator().manual_seed(int(seed_offset))
         bound = 1.0 / math.sqrt(h)
         dev = model.head_weight.device
         self.weight = nn.ParameterList([
             nn.Parameter(((torch.rand(e, h, o, generator=gen) * 2 - 1) * bound).transpose(1, 2)
                          .contiguous().to(dev))
-            for _ in model.modality_dims])
+            for _ in model.config.modality_dims])
         self.bias = nn.ParameterList([
             nn.Parameter(((torch.rand(e, 1, o, generator=gen) * 2 - 1) * bound).to(dev))
-            for _ in model.modality_dims])
+            for _ in model.config.modality_dims])
 
     def forward(self, k: int, z_k: Tensor) -> Tensor:
         return stacked_linear(z_k, self.weight[k], self.bias[k])
@@ -247,7 +247,7 @@ class OGMGE(Method):
         self.last_coeff = coeff
         if self.gen is None:
             self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
-        for k in range(len(model.modality_dims)):
+        for k in range(len(model.config.modality_dims)):
             for p in (model.enc_weight[k], model.enc_bias[k]):
                 if p.grad is None:
                     continue

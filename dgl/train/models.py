@@ -156,7 +156,8 @@ class StackedLateFusion(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             return (torch.rand(shape, generator=gen, dtype=torch.float64) * 2 - 1) * bound
 
-        dims, width, out_dim = self.modality_dims, self.width, self.out_dim
+        cfg = self.config
+        dims, width, out_dim = cfg.modality_dims, cfg.width, cfg.out_dim
         enc_w = [[] for _ in dims]
         enc_b = [[] for _ in dims]
         head_w, head_b = [], []
@@ -173,26 +174,6 @@ class StackedLateFusion(nn.Module):
         self.enc_bias = nn.ParameterList([nn.Parameter(torch.stack(b).to(f32)) for b in enc_b])
         self.head_weight = nn.Parameter(torch.stack(head_w).to(f32))
         self.head_bias = nn.Parameter(torch.stack(head_b).to(f32))
-
-    @property
-    def modality_dims(self) -> tuple[int, ...]:
-        return self.config.modality_dims
-
-    @property
-    def width(self) -> int:
-        return self.config.width
-
-    @property
-    def encoder(self) -> str:
-        return self.config.encoder
-
-    @property
-    def out_dim(self) -> int:
-        return self.config.out_dim
-
-    @property
-    def fusion(self) -> str:
-        return self.config.fusion
 
     def _refresh_users(self) -> None:
         for k in range(self.masks.shape[1]):  # models that see modality k
@@ -222,7 +203,7 @@ class StackedLateFusion(nn.Module):
 
     def split(self, x: Tensor) -> list[Tensor]:
         """[E, B, sum d_k] -> per-modality views [E, B, d_k]."""
-        return list(torch.split(x, self.modality_dims, dim=-1))
+        return list(torch.split(x, self.config.modality_dims, dim=-1))
 
     def encode(self, x: Tensor) -> list[Tensor]:
         """Masked per-modality features z_k, each [E, B, h].
@@ -245,11 +226,11 @@ class StackedLateFusion(nn.Module):
         return feats
 
     def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
-        return ENCODERS.get(self.encoder)(torch.baddbmm(bias, x_k, weight))
+        return ENCODERS.get(self.config.encoder)(torch.baddbmm(bias, x_k, weight))
 
     def fuse(self, feats: list[Tensor]) -> Tensor:
         """Fusion of the per-modality features (:data:`FUSIONS`)."""
-        return FUSIONS.get(self.fusion)(feats)
+        return FUSIONS.get(self.config.fusion)(feats)
 
     @staticmethod
     def only(feats: list[Tensor], k: int) -> list[Tensor]:
@@ -261,9 +242,9 @@ class StackedLateFusion(nn.Module):
         itself (sum); fusion and head being linear, h(fuse(z)) = c + sum_k u_k, and the head on
         (0, .., z_k, .., 0) is c + u_k. No fused [E, B, K h] tensor is built."""
         weight = self.head_weight if weight is None else weight
-        h = self.width
+        h = self.config.width
         blocks = ([weight[:, :, k * h : (k + 1) * h] for k in range(len(feats))]
-                  if self.fusion == "concat" else [weight] * len(feats))
+                  if self.config.fusion == "concat" else [weight] * len(feats))
         return [stacked_linear(z, w) for z, w in zip(feats, blocks)]
 
     def logits(self, contributions: list[Tensor], bias: Tensor | None = None) -> Tensor:
