@@ -88,13 +88,32 @@ class Datasets:
                         tuple(k for p in parts for k in p.keys))
 
 
-def draw_datasets(law, overlap: float, seeds: Sequence[int], n_rows: int) -> Datasets:
+def stratified_order(y: np.ndarray) -> np.ndarray:
+    """A permutation of rows with labels ``y`` that interleaves the classes: the first
+    occurrence of every class (in class order), then every class's second one, and so on;
+    rows of classes that run out are left to the others. Every prefix of k C rows then holds
+    k rows of each of the C classes while they last, and prefixes are nested."""
+    classes, inverse = np.unique(y, return_inverse=True)
+    rank = np.zeros(len(y), dtype=np.int64)
+    for c in range(len(classes)):
+        members = np.flatnonzero(inverse == c)
+        rank[members] = np.arange(len(members))
+    return np.lexsort((inverse, rank))
+
+
+def draw_datasets(law, overlap: float, seeds: Sequence[int], n_rows: int, stratify: int = 0
+                  ) -> Datasets:
     """One dataset of ``n_rows`` rows per seed from ``law`` (the law of the generator at
-    ``overlap``): x float32, y as the law samples it."""
+    ``overlap``): x float32, y as the law samples it. ``stratify`` > 0 (classification): its
+    first ``stratify`` rows are put in :func:`stratified_order` (the rows after them, the
+    test rows, are left as drawn)."""
     xs, ys = [], []
     for seed in seeds:
         rng = np.random.default_rng(derive_seed(seed, "data"))
         x, y = law.sample(n_rows, rng)
+        if stratify:
+            order = np.r_[stratified_order(y[:stratify]), stratify:n_rows]
+            x, y = x[order], y[order]
         xs.append(x.astype(np.float32))
         ys.append(y)
     return Datasets(np.stack(xs), np.stack(ys), tuple((overlap, s) for s in seeds))

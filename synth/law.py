@@ -113,6 +113,14 @@ class LinearGaussianLaw(_ModalityLayout):
         cols = self.columns(subset)
         return psd_rank(self.covariance[np.ix_(cols, cols)])
 
+    def image(self, subset: Subset, weight: np.ndarray) -> LinearGaussianLaw:
+        """The law of (z, y) for linear features z = x_S W (+ any constant): one modality of
+        dimension W.shape[1]; its r*((0,)) = Var(y) - c_z^T Sigma_z^+ c_z is the risk of the
+        best linear head on z (for jointly Gaussian (z, y) also the Bayes risk of z)."""
+        cols = self.columns(subset)
+        features = weight.T @ self.loading[cols]
+        return LinearGaussianLaw(np.vstack([features, self.loading[-1:]]), (weight.shape[1],))
+
     def bayes_mse(self, subset: Subset) -> float:
         """r*(S) = Var(y) - Cov(y, x_S) Cov(x_S)^+ Cov(x_S, y), the MSE of E[y | x_S]."""
         sigma = self.covariance
@@ -196,6 +204,22 @@ class ClassConditionalGaussianLaw(_ModalityLayout):
             factors.append((members, whiten, np.log(vals[keep]).sum(),
                             self.means[members][:, cols] @ whiten))
         return SubsetPosterior(np.log(self.priors), factors)
+
+    def shares_covariance(self) -> bool:
+        """Whether every class has the same covariance (then every posterior is a softmax of
+        linear functions: LDA)."""
+        covs = self.covariances()
+        return bool(np.allclose(covs, covs[0], rtol=0, atol=1e-12 * np.abs(covs).max()))
+
+    def image(self, subset: Subset, weight: np.ndarray, bias: np.ndarray | None = None
+              ) -> ClassConditionalGaussianLaw:
+        """The law of (z, y) for linear features z = x_S W + b: one modality of dimension
+        W.shape[1], z | y = c ~ N(m_{c,S} W + b, W^T Sigma_{c,SS} W). Its Bayes cross-entropy
+        is the risk of the best head on z; with a shared covariance that head is linear."""
+        cols = self.columns(subset)
+        means = self.means[:, cols] @ weight + (0.0 if bias is None else bias)
+        loadings = np.einsum("dh,cdm->chm", weight, self.loadings[:, cols])
+        return ClassConditionalGaussianLaw(self.priors, means, loadings, (weight.shape[1],))
 
     def binary_bayes_error(self, subset: Subset) -> float:
         """Closed form for two classes with one shared covariance (LDA):

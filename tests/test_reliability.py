@@ -105,7 +105,7 @@ def test_divergence_is_reported_not_averaged(tmp_path: Path):
     assert (table["linear_n_diverged"] == 3).all() and (table["linear_n_seeds"] == 0).all()
     assert table["linear_mean"].null_count() == table.height
     md = (tmp_path / "run/results/tables/huang_table4.md").read_text()
-    assert md.count("(3 diverged)") == 2 * 9 and "54 model(s) diverged" in md
+    assert md.count("(3 diverged)") == 2 * 9 and "never averaged in: 54." in md
 
 
 def _dry_run_resources(profile: str, tmp_path: Path) -> dict[str, str]:

@@ -14,8 +14,9 @@ def test_model_count_of_the_small_config_by_hand():
     # Huang: 3 overlaps x 2 encoders x 3 seeds x 3 subsets. Imbalance, per dataset: k2 has
     # unimodal 2 + joint + dgl x2 (alpha sweep) + dgl_pid + ogm_ge + ume = 8, k3 has 9; x 2
     # overlaps x 2 seeds. Theory: 2 overlaps x 3 fractions x 3 seeds x (2 encoders x 3 subsets
-    # of K=2 regression + 1 encoder x 3 subsets of K=2 classification).
-    assert count_models(SMALL) == {"huang2021": 54, "imbalance": 68, "theory": 162}
+    # of K=2 regression + 1 encoder x 3 subsets of K=2 classification + 1 encoder x 3 subsets of
+    # the K=2 reversal task).
+    assert count_models(SMALL) == {"huang2021": 54, "imbalance": 68, "theory": 216}
 
 
 def test_scaled_config_thins_only_the_grid():

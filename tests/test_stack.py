@@ -28,7 +28,7 @@ def plan(method: str = "dgl_pid", **options) -> StackPlan:
     specs = tuple(CellSpec(rho, seed, "1+2") for rho in (1.0, 0.0) for seed in (1, 0))
     return StackPlan(task="classification", model=model, specs=specs,
                      splits=Splits(200, 60, 0.25),
-                     train=TrainConfig(lr=0.05, batch_size=50, max_epochs=3, patience=3,
+                     train=TrainConfig(lr=0.05, batch_size=50, max_steps=9, patience_steps=9,
                                        optimizer="sgd", grad_probe_every=2),
                      tag=f"{method}_test", method=method, options=options, variant=method)
 
@@ -65,8 +65,9 @@ def test_trained_stack_round_trip(tmp_path):
     assert len(loaded) == 2
     back = loaded[0]
     assert back.plan == stack.plan
-    for name in ("init_seeds", "order_seeds", "diverged", "best_epoch", "epochs_run",
-                 "train_seconds", "history", "device", "grad_steps"):
+    for name in ("init_seeds", "order_seeds", "diverged", "converged", "best_epoch",
+                 "best_step", "epochs_run", "steps_run", "train_seconds", "history", "device",
+                 "grad_steps"):
         assert getattr(back, name) == getattr(stack, name), name
     for a, b in ((back.state, stack.state), (back.extra_state, stack.extra_state)):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

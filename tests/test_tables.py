@@ -11,7 +11,8 @@ def metrics_frame():
             rows.append({
                 "seed": seed, "subset": "1", "n_modalities": 1, "encoder": enc, "overlap": 0.0,
                 "test_mse_model": value + shift + 1, "test_mse_refit": value + shift,
-                "bayes_mse_subset": 100.0, "ols_expected_mse": 101.0,
+                "head_risk": value + shift - 1.5, "status": "ok", "converged": seed != 2,
+                "eta_check": "ok", "bayes_mse_subset": 100.0, "ols_expected_mse": 101.0,
             })
     return pl.DataFrame(rows)
 
@@ -27,8 +28,10 @@ def test_table4_aggregates_and_checks_paper_tolerance():
     assert r["linear_within_paper_tol"] is False
     t2 = huang_table4(metrics_frame(), paper.with_columns(pl.lit(3.0).alias("paper_std")))
     assert t2["linear_within_paper_tol"][0] is True  # 7 <= 9
+    assert r["linear_head_mean"] == pytest.approx(100.5) and r["linear_n_unconverged"] == 1
     md = huang_table4_markdown(t)
     assert "102.00 ± 2.00" in md and "outside paper tolerance" in md
+    assert "best head 100.50 (1 not converged)" in md
 
 
 def test_table4_without_paper_values():
@@ -57,8 +60,11 @@ def test_imbalance_selection_and_table_count_diverged_models():
                              "modality": modality, "status": "diverged" if bad else "ok",
                              "val_acc": None if bad else alpha_acc + 0.01 * seed,
                              "test_acc": None if bad else 0.6,
+                             "converged": not bad,
                              "probe_acc": None if bad else 0.5 + 0.1 * modality,
-                             "probe_ce": None if bad else 1.0})
+                             "probe_ce": None if bad else 1.0,
+                             "probe_acc_train": None if bad else 0.45 + 0.1 * modality,
+                             "probe_check": None if bad else "ok"})
     metrics = pl.DataFrame(rows, infer_schema_length=None)
     sweep = sweep_table(metrics)
     chosen = chosen_rows(metrics, sweep)
@@ -70,3 +76,5 @@ def test_imbalance_selection_and_table_count_diverged_models():
     table = imbalance_table(chosen, truth)
     assert table["n_seeds"].to_list() == [2, 2] and table["n_diverged"].to_list() == [1, 1]
     assert table["probe_acc"].to_list() == pytest.approx([0.6, 0.7])
+    assert table["probe_acc_train"].to_list() == pytest.approx([0.55, 0.65])
+    assert table["n_unconverged"].to_list() == [0, 0]

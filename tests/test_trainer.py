@@ -31,7 +31,7 @@ def test_stack_equals_one_model_at_a_time(encoder):
     x, y = toy_data(dims=dims)
     masks = torch.tensor([[1, 1], [1, 0], [0, 1]], dtype=torch.bool)
     group, init, order = [0, 1, 0], [11, 12, 13], [21, 22, 23]
-    cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=40, patience=2)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=280, patience_steps=14)
     stacked = StackedLateFusion(ModelConfig(dims, 6, encoder, 1), masks, init)
     res = train_stack(stacked, make_data(x, y, group), cfg, order)
     trained = [row["models_trained"] for row in res.history]
@@ -61,11 +61,13 @@ def test_masked_modality_has_no_effect_and_no_gradient():
 def test_early_stopping_returns_best_validation_epoch_in_target_units():
     x, y = toy_data(n_sets=1, n=400)
     data = make_data(x, y, [0], n_fit=300)
-    model = StackedLateFusion(ModelConfig((3, 2), 16, "relu", 1), torch.ones(1, 2, dtype=torch.bool),
-                              [5])
-    res = train_stack(model, data, TrainConfig(lr=0.01, batch_size=16, max_epochs=60, patience=4), [7])
+    model = StackedLateFusion(ModelConfig((3, 2), 16, "relu", 1),
+                              torch.ones(1, 2, dtype=torch.bool), [5])
+    cfg = TrainConfig(lr=0.01, batch_size=16, max_steps=1140, patience_steps=76)
+    res = train_stack(model, data, cfg, [7])
     assert 1 <= int(res.best_epoch[0]) <= res.epochs_run
-    assert res.epochs_run < 60 or int(res.best_epoch[0]) > 56  # stopped by patience unless still improving
+    # stopped by patience unless still improving at the cap
+    assert res.steps_run < 1140 or int(res.best_step[0]) > 1140 - 76
     with torch.no_grad():
         pred = model(x[:, 300:])
     val_mse_units = float(((pred - y[:, 300:]) ** 2).mean())
@@ -79,9 +81,10 @@ def test_early_stopping_returns_best_validation_epoch_in_target_units():
 def test_linear_stack_reaches_least_squares():
     x, y = toy_data(n_sets=1, n=2000)
     data = make_data(x, y, [0], n_fit=1500)
-    model = StackedLateFusion(ModelConfig((3, 2), 8, "linear", 1), torch.ones(1, 2, dtype=torch.bool),
-                              [1])
-    train_stack(model, data, TrainConfig(lr=0.01, batch_size=64, max_epochs=200, patience=10), [2])
+    model = StackedLateFusion(ModelConfig((3, 2), 8, "linear", 1),
+                              torch.ones(1, 2, dtype=torch.bool), [1])
+    train_stack(model, data, TrainConfig(lr=0.01, batch_size=64, max_steps=4800,
+                                         patience_steps=240), [2])
     xs, ys = x[0, :1500].numpy(), y[0, :1500, 0].numpy()
     design = np.hstack([xs, np.ones((1500, 1))])
     coef, *_ = np.linalg.lstsq(design, ys, rcond=None)
@@ -108,8 +111,8 @@ def test_model_rejects_bad_arguments():
     with pytest.raises(KeyError, match="known fusions"):
         ModelConfig((2,), 3, "relu", 1, "product")
     with pytest.raises(ValueError, match="at least one modality"):
-        StackedLateFusion(ModelConfig((2, 2), 3, "relu", 1), torch.tensor([[0, 0]], dtype=torch.bool),
-                          [0])
+        StackedLateFusion(ModelConfig((2, 2), 3, "relu", 1),
+                          torch.tensor([[0, 0]], dtype=torch.bool), [0])
 
 
 def test_divergence_stops_only_that_model_and_is_recorded():
@@ -119,7 +122,7 @@ def test_divergence_stops_only_that_model_and_is_recorded():
     x, y = toy_data(dims=dims)
     x[1] *= 1e30
     masks = torch.ones(2, 2, dtype=torch.bool)
-    cfg = TrainConfig(lr=0.01, batch_size=32, max_epochs=6, patience=6)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=42, patience_steps=42)
     stacked = StackedLateFusion(ModelConfig(dims, 6, "relu", 1), masks, [1, 2])
     res = train_stack(stacked, make_data(x, y, [0, 1]), cfg, [3, 4])
     assert res.diverged.tolist() == [False, True]
@@ -129,3 +132,39 @@ def test_divergence_stops_only_that_model_and_is_recorded():
     assert not bool(alone.diverged[0])
     for name, p in single.state_dict().items():
         torch.testing.assert_close(p[0], stacked.state_dict()[name][0], rtol=1e-4, atol=1e-5)
+
+
+def test_the_budget_is_in_steps_whatever_the_sample_size():
+    """10 training rows get as many optimiser steps as 200 (the budget ends mid-epoch when it
+    must)."""
+    x, y = toy_data(n_sets=1, n=300)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=50, patience_steps=50)
+    for n_fit in (10, 200):
+        data = StackData(x=x, y=y, group=torch.tensor([0]),
+                         train_idx=torch.arange(n_fit)[None], val_idx=torch.arange(250, 300)[None])
+        model = StackedLateFusion(ModelConfig((3, 2), 4, "relu", 1),
+                                  torch.ones(1, 2, dtype=torch.bool), [0])
+        res = train_stack(model, data, cfg, [1])
+        assert res.steps_run == 50
+        assert res.history[-1]["step"] == 50
+
+
+def test_converged_flag_and_relative_min_delta():
+    """A model still improving when the budget ends is not converged; one stopped by patience
+    is. The improvement threshold is relative: with min_delta 1 nothing counts as one."""
+    x, y = toy_data(n_sets=1, n=300)
+    data = make_data(x, y, [0])
+    model_cfg = ModelConfig((3, 2), 4, "linear", 1)
+    masks = torch.ones(1, 2, dtype=torch.bool)
+    short = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
+                        TrainConfig(lr=1e-3, batch_size=32, max_steps=14, patience_steps=100),
+                        [1])
+    assert int(short.best_epoch[0]) == short.epochs_run and not bool(short.converged[0])
+    long = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
+                       TrainConfig(lr=0.05, batch_size=32, max_steps=5000, patience_steps=35),
+                       [1])
+    assert long.steps_run < 5000 and bool(long.converged[0])
+    none = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
+                       TrainConfig(lr=0.05, batch_size=32, max_steps=500, patience_steps=21,
+                                   min_delta=1.0), [1])
+    assert int(none.best_epoch[0]) == 0 and none.steps_run == 21

@@ -30,7 +30,11 @@ def test_linear_cells_match_least_squares_and_bayes(small_run: Path):
         assert r["linear_n_seeds"] == r["relu_n_seeds"] == 3
     runs = pl.read_csv(small_run / "results/tables/huang_table4_runs.csv")
     assert runs.height == 9 * 2 * 3
-    assert (runs["best_epoch"] >= 1).all()
+    assert (runs["best_step"] >= 1).all()
+    # eta's infimum: exact for linear encoders, never above a model's own risk beyond noise
+    assert (runs.filter(pl.col("encoder") == "linear")["eta_method"] == "exact").all()
+    assert (runs["eta_check"] == "ok").all()
+    assert (runs["head_risk"] <= runs["test_mse_model"] + 0.05 * runs["test_mse_model"]).all()
     md = (small_run / "results/tables/huang_table4.md").read_text()
     assert md.startswith("| Modalities |") and "not in the paper's setting" in md
 
@@ -119,18 +123,23 @@ def test_imbalance_tables(small_run: Path):
 def test_theory_tables_readme_and_report(small_run: Path):
     tables = small_run / "results/tables"
     for name in ("table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
-                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"):
+                 "table4_eta_by_overlap", "linear_case", "theorem1_bound", "crossover"):
         assert (tables / f"{name}.csv").stat().st_size > 0
         head = (tables / f"{name}.md").read_text().split("\n\n")[1]
         assert head  # the computed line stating the prediction tested
     gamma = pl.read_csv(tables / "table2_gamma.csv", schema_overrides={"M": pl.String, "N": pl.String})
-    # 2 modalities: pairs (1+2, 1) and (1+2, 2); 3 fractions; 2 overlaps; 3 task/encoder cells
-    assert gamma.height == 2 * 3 * 2 * 3
+    # 2 modalities: pairs (1+2, 1) and (1+2, 2); 3 fractions; 2 overlaps; 4 task/encoder cells
+    # (regression linear and relu, classification relu, reversal relu)
+    assert gamma.height == 2 * 3 * 2 * 4
     assert (gamma["gamma_lo"] <= gamma["gamma"]).all() and (gamma["gamma"] <= gamma["gamma_hi"]).all()
+    assert set(gamma["verdict"]) <= {"held beyond noise", "within noise", "violated beyond noise"}
     runs = pl.read_csv(tables / "theory_runs.csv", schema_overrides={"subset": pl.String})
-    # eta can't be negative beyond the fresh-sample noise (2000 rows)
-    cls = runs.filter(pl.col("task") == "classification")
-    assert (cls["refit_risk"] >= cls["bayes_risk_subset"] - 0.05).all()
+    # the best head's cross-entropy can't beat the subset's Bayes CE beyond the test noise
+    cls = runs.filter(pl.col("kind") == "classification")
+    assert (cls["head_risk"] >= cls["bayes_risk_subset"] - 0.05).all()
+    assert "Reversal task `reversal`" in (tables / "table3_sample_size.md").read_text()
+    lin = runs.filter(pl.col("encoder") == "linear")
+    assert (lin["eta_method"] == "exact").all()
     readme = (small_run / "results/README.md").read_text()
     for fig in ("eta_vs_overlap", "accuracy_vs_fraction", "gamma_vs_fraction", "gradient_ratio"):
         assert f"figures/{fig}.png" in readme

@@ -256,7 +256,8 @@ def repeatability(device: str, epochs: int = 5) -> dict[str, float]:
                          torch.arange(2400, 3000).expand(8, -1).contiguous().to(dev))
         model = StackedLateFusion(ModelConfig((100,) * 4, 256, "relu", 1), masks,
                                   list(range(8))).to(dev)
-        cfg = TrainConfig(lr=1e-3, batch_size=100, max_epochs=epochs, patience=epochs)
+        cfg = TrainConfig(lr=1e-3, batch_size=100, max_steps=24 * epochs,
+                          patience_steps=24 * epochs)
         train_stack(model, data, cfg, list(range(10, 18)))
         with torch.no_grad():
             pred = model(x[[0, 1] * 4].to(dev)).cpu().double()

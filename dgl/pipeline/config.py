@@ -129,14 +129,16 @@ def schema_error(config: dict, schema: dict) -> str | None:
 _KINDS = {"regression": LinearGaussianLaw, "classification": ClassConditionalGaussianLaw}
 
 
-def _law_errors(key: str, law: LawSpec, kind: str, where: str = "", **knobs: Any) -> list[str]:
-    """The generator's own verdict on its knobs, and that it is a ``kind`` generator."""
+def _law_errors(key: str, law: LawSpec, kind: str | None, where: str = "", **knobs: Any
+                ) -> list[str]:
+    """The generator's own verdict on its knobs, and that it is a ``kind`` generator (None:
+    either kind)."""
     try:
         built = law.build(**knobs)
     except (TypeError, ValueError, KeyError) as err:
         return [f"config key {key}.params: generator {law.generator!r} refuses these knobs"
                 f"{where}: {err}. Allowed: the arguments of synth.generators.{law.generator}."]
-    if not isinstance(built, _KINDS[kind]):
+    if kind is not None and not isinstance(built, _KINDS[kind]):
         return [f"config key {key}.generator: {law.generator!r} is not a {kind} generator. "
                 f"Allowed: a generator whose law is a {_KINDS[kind].__name__}."]
     return []
@@ -202,9 +204,9 @@ def _imbalance_errors(config: Mapping[str, Any]) -> list[str]:
 def _theory_errors(config: Mapping[str, Any]) -> list[str]:
     section = config["theory"]
     errors = []
-    for task in ("regression", "classification"):
-        errors += _law_errors(f"theory.{task}.law", LawSpec.from_config(section[task]["law"]),
-                              task, overlap=section["overlaps"][0])
+    for name, task in section["tasks"].items():
+        errors += _law_errors(f"theory.tasks.{name}.law", LawSpec.from_config(task["law"]),
+                              None, overlap=section["overlaps"][0])
     n_max = section["splits"]["n_train"]
     for i, f in enumerate(section["fractions"]):
         rows = round(f * n_max)

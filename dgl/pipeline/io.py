@@ -26,7 +26,10 @@ from synth.datasets import Datasets
 
 #: Columns that hold names, never numbers (a subset "1" must stay the string "1").
 TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method",
-                "variant", "tag", "options", "status", "device")
+                "variant", "tag", "options", "status", "device", "task", "kind", "M", "N",
+                "eta_method", "eta_check", "probe_check", "prediction", "verdict", "theorem1")
+#: Columns that hold true/false (read back as such even when every value is empty).
+BOOL_COLUMNS = ("converged", "chosen", "info_gain", "n_better_smallest")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], object]) -> None:
@@ -68,7 +71,9 @@ def read_table(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
     empty = [c for c in frame.columns  # numbers of diverged models only: all empty
              if c not in TEXT_COLUMNS and frame[c].dtype == pl.String
              and frame[c].null_count() == frame.height]
-    return frame.with_columns(pl.col(empty).cast(pl.Float64))
+    flags = [c for c in empty if c in BOOL_COLUMNS]
+    return frame.with_columns(pl.col([c for c in empty if c not in flags]).cast(pl.Float64),
+                              pl.col(flags).cast(pl.Boolean))
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:

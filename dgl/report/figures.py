@@ -172,7 +172,8 @@ def accuracy_figure(runs: pl.DataFrame) -> Figure:
     for ax, task, enc, rho in panels:
         sel = runs.filter((pl.col("task") == task) & (pl.col("encoder") == enc)
                           & (pl.col("overlap") == rho))
-        metric, bayes = (("model_acc", "bayes_acc_subset") if task == "classification"
+        kind = sel["kind"][0] if sel.height else "regression"
+        metric, bayes = (("model_acc", "bayes_acc_subset") if kind == "classification"
                          else ("model_risk", "bayes_risk_subset"))
         subsets = sorted(sel["subset"].unique(), key=lambda s: (len(s), s))
         for colour, subset in zip(plt.cm.tab10.colors, subsets):
@@ -182,10 +183,10 @@ def accuracy_figure(runs: pl.DataFrame) -> Figure:
                     label="{" + subset.replace("+", ",") + "}")
             ax.axhline(a[bayes][0], color=colour, ls="--", lw=0.8)
         ax.set_xscale("log")
-        if task == "regression":
+        if kind == "regression":
             ax.set_yscale("log")
         _panel_labels(ax, task, enc, rho,
-                      "test accuracy" if task == "classification" else "test MSE")
+                      "test accuracy" if kind == "classification" else "test MSE")
     return _legends_and_layout(fig, axes)
 
 

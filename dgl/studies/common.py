@@ -27,17 +27,19 @@ def overlap_name(rho: float) -> str:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One data file of a study: ``n_rows`` rows per seed of ``law`` at ``overlap``."""
+    """One data file of a study: ``n_rows`` rows per seed of ``law`` at ``overlap``; the
+    first ``stratify`` rows in stratified class order (0: as drawn)."""
 
     name: str
     law: LawSpec
     overlap: float
     seeds: tuple[int, ...]
     n_rows: int
+    stratify: int = 0
 
     def draw(self) -> Datasets:
         return draw_datasets(self.law.build(overlap=self.overlap), self.overlap, self.seeds,
-                             self.n_rows)
+                             self.n_rows, self.stratify)
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,11 @@ def train_from_config(section: Mapping[str, Any]) -> TrainConfig:
 
 def model_config(section: Mapping[str, Any], dims: Sequence[int], encoder: str, out_dim: int
                  ) -> ModelConfig:
-    """``model: {width, fusion}`` of a study, for one encoder kind and output width."""
-    return ModelConfig(tuple(dims), int(section["width"]), encoder, out_dim,
+    """``model: {width, widths, fusion}`` of a study, for one encoder kind and output width:
+    the encoder width is ``widths[encoder]`` where given (e.g. a bottleneck for linear
+    encoders), else ``width``."""
+    width = (section.get("widths") or {}).get(encoder, section["width"])
+    return ModelConfig(tuple(dims), int(width), encoder, out_dim,
                        section.get("fusion", "concat"))
 
 
@@ -75,6 +80,16 @@ def metrics_frame(rows: list[dict], columns: tuple[str, ...]) -> pl.DataFrame:
     keys = list(dict.fromkeys([*columns, *(k for r in rows for k in r)]))
     frame = pl.DataFrame([{k: r.get(k) for k in keys} for r in rows], infer_schema_length=None)
     return frame.with_columns(pl.col(pl.Null).cast(pl.Float64))
+
+
+def training_columns(stack, e: int) -> dict[str, Any]:
+    """How model e of a trained stack ended: status, whether it converged (not still
+    improving when its step budget ended), its best validation step and epoch, the budget
+    spent."""
+    return {"status": "diverged" if stack.diverged[e] else "ok",
+            "converged": bool(stack.converged[e]), "best_step": stack.best_step[e],
+            "best_epoch": stack.best_epoch[e], "steps_run": stack.steps_run,
+            "epochs_run": stack.epochs_run}
 
 
 def with_status(frame: pl.DataFrame) -> pl.DataFrame:
@@ -90,3 +105,9 @@ def ok_count() -> pl.Expr:
 def diverged_count() -> pl.Expr:
     """Models of a group whose loss became NaN/inf: reported, never averaged in."""
     return (pl.col("status") == "diverged").sum()
+
+
+def unconverged_count() -> pl.Expr:
+    """Models of a group still improving when their step budget ended (averaged in, and
+    counted so a reader knows)."""
+    return ((pl.col("status") == "ok") & ~pl.col("converged")).sum()

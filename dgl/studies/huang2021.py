@@ -16,7 +16,8 @@ import polars as pl
 from dgl.report.markdown import pm
 from dgl.studies.common import (Cell, DatasetSpec, diverged_count, model_config, ok_count,
                                 overlap_name, splits_from_config, train_from_config,
-                                with_status)
+                                unconverged_count, with_status)
+from dgl.studies.latent import EtaConfig
 from dgl.studies.regression import regression_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, train_plan
 from dgl.train.trainer import TrainConfig
@@ -36,6 +37,7 @@ class Huang2021:
     encoders: tuple[str, ...]
     model: Mapping[str, Any]
     train: TrainConfig
+    eta: EtaConfig
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> Huang2021:
@@ -43,7 +45,8 @@ class Huang2021:
                    overlaps=tuple(float(o) for o in section["overlaps"]),
                    seeds=tuple(section["seeds"]), splits=splits_from_config(section["splits"]),
                    subsets=tuple(section["subsets"]), encoders=tuple(section["encoders"]),
-                   model=dict(section["model"]), train=train_from_config(section["train"]))
+                   model=dict(section["model"]), train=train_from_config(section["train"]),
+                   eta=EtaConfig.from_config(section["eta"]))
 
     def datasets(self) -> list[DatasetSpec]:
         """One data file per overlap: every seed's training and test rows."""
@@ -84,7 +87,7 @@ class Huang2021Cell(Cell):
         """Per-model metrics (:func:`dgl.studies.regression.regression_metrics`), with the
         cell's overlap and the training device."""
         law = self.study.law.build(overlap=self.overlap)
-        return pl.concat([regression_metrics(s, datasets, law).with_columns(
+        return pl.concat([regression_metrics(s, datasets, law, self.study.eta).with_columns(
             pl.lit(self.overlap).alias("overlap"), pl.lit(s.device).alias("device"))
             for s in stacks])
 
@@ -129,16 +132,21 @@ def huang_table4(metrics: pl.DataFrame, paper: pl.DataFrame | None) -> pl.DataFr
         pl.col("test_mse_refit").std().alias("std"),
         pl.col("test_mse_model").mean().alias("model_mean"),
         pl.col("test_mse_model").std().alias("model_std"),
+        pl.col("head_risk").mean().alias("head_mean"),
+        pl.col("head_risk").std().alias("head_std"),
         ok_count().alias("n_seeds"),
         diverged_count().alias("n_diverged"),
+        unconverged_count().alias("n_unconverged"),
+        (pl.col("eta_check") == "violated").sum().alias("n_eta_violations"),
         pl.col("bayes_mse_subset").first().alias("bayes_mse"),
         pl.col("ols_expected_mse").drop_nulls().first().alias("ols_expected_mse"),
     )
     wide = None
     for enc in sorted(agg["encoder"].unique()):
         part = agg.filter(pl.col("encoder") == enc).drop("encoder")
-        part = part.rename({c: f"{enc}_{c}" for c in ["mean", "std", "model_mean", "model_std",
-                                                      "n_seeds", "n_diverged"]})
+        part = part.rename({c: f"{enc}_{c}" for c in [
+            "mean", "std", "model_mean", "model_std", "head_mean", "head_std", "n_seeds",
+            "n_diverged", "n_unconverged", "n_eta_violations"]})
         wide = part if wide is None else wide.join(
             part.drop("bayes_mse", "ols_expected_mse"), on=keys, how="full", coalesce=True
         )
@@ -155,11 +163,55 @@ def huang_table4(metrics: pl.DataFrame, paper: pl.DataFrame | None) -> pl.DataFr
     return table.sort(["n_modalities", "subset", pl.col("overlap")], descending=[False, False, True])
 
 
+def _encoder_part(r: dict, enc: str) -> str:
+    """One encoder's numbers in a Table 4 cell: the refit MSE (the paper's protocol), the
+    best head's risk (eta's infimum), and the models diverged, unconverged or failing the
+    eta check."""
+    notes = [f"{r[f'{enc}_{c}']} {label}" for c, label in (
+        ("n_diverged", "diverged"), ("n_unconverged", "not converged"),
+        ("n_eta_violations", "eta check failed")) if r[f"{enc}_{c}"]]
+    return (f"{enc}: **{pm(r[f'{enc}_mean'], r[f'{enc}_std'])}**, best head "
+            f"{pm(r[f'{enc}_head_mean'], None)}" + (f" ({', '.join(notes)})" if notes else ""))
+
+
+def _legend(table: pl.DataFrame, encoders: list[str]) -> list[str]:
+    n_seeds = sorted({int(v) for enc in encoders for v in table[f"{enc}_n_seeds"].drop_nulls()})
+    legend = [
+        "",
+        "Test MSE of y = sum of all coordinates, Huang et al. (NeurIPS 2021) Table 4 protocol: "
+        "the trained encoder is frozen and the least-squares linear head is refit on the "
+        f"training features; mean ± std over {', '.join(map(str, n_seeds))} seeds. Each seed "
+        "draws its own data, initialisation and minibatch order; every overlap of a seed "
+        "shares its latent draws (common random numbers), so a row's cells move together. "
+        "**linear** / **relu**: encoder kind. **best head**: inf_h r(h o g), exact for linear "
+        "encoders, else fitted on a large fresh sample (config `eta`; eta = this - "
+        "r*([K]) = this, as r*([K]) = 0). **Bayes**: exact r*(S) from the generator's law. "
+        "**LS**: expected test "
+        "MSE of least squares on the subset's inputs, r*(S)(1 + p/(n - p - 1)), p = rank "
+        "Cov(x_S), n = training rows. **paper**: the published value.",
+    ]
+    if table["paper_mse"].null_count() == table.height:
+        legend.append("This study is not in the paper's setting "
+                      f"({HUANG2021_SETTING}): published values are not compared.")
+    for column, words in (("n_diverged", "diverged (training loss NaN/inf): counted in their "
+                                         "cells as 'diverged', never averaged in"),
+                          ("n_unconverged", "still improving when the step budget ended "
+                                            "(not converged): averaged in, and counted"),
+                          ("n_eta_violations", "with an eta estimate above their own risk "
+                                               "beyond noise")):
+        total = sum(int(v) for enc in encoders for v in table[f"{enc}_{column}"].drop_nulls())
+        legend.append(f"Models {words}: {total}.")
+    if "linear_within_paper_tol" in table.columns:
+        legend.append(
+            f"Linear encoder within the paper's value ± max(3 std, 5 %) (± {PAPER_ABS_TOL_ZERO:g} "
+            f"for zero cells): {table['linear_within_paper_tol'].sum()} of {table.height} cells.")
+    return legend
+
+
 def huang_table4_markdown(table: pl.DataFrame) -> str:
     """Rows: subsets; columns: overlaps (as in the paper); each cell lists the measured and
     exact numbers named in the legend."""
-    encoders = [c.removesuffix("_mean") for c in table.columns
-                if c.endswith("_mean") and not c.endswith("model_mean")]
+    encoders = [c.removesuffix("_n_seeds") for c in table.columns if c.endswith("_n_seeds")]
     overlaps = sorted(table["overlap"].unique(), reverse=True)
     subsets = table.select("subset", "n_modalities").unique().sort("n_modalities", "subset")
     header = "| Modalities | " + " | ".join(f"overlap {o:g}" for o in overlaps) + " |"
@@ -167,42 +219,40 @@ def huang_table4_markdown(table: pl.DataFrame) -> str:
     for subset in subsets["subset"]:
         cells = []
         for o in overlaps:
-            r = table.filter((pl.col("subset") == subset) & (pl.col("overlap") == o)).row(0, named=True)
-            parts = [f"{enc}: **{pm(r[f'{enc}_mean'], r[f'{enc}_std'])}**"
-                     + (f" ({r[f'{enc}_n_diverged']} diverged)" if r[f"{enc}_n_diverged"] else "")
-                     for enc in encoders]
-            parts.append(f"Bayes: {r['bayes_mse']:.2f}")
-            parts.append(f"LS: {r['ols_expected_mse']:.2f}")
+            r = table.filter((pl.col("subset") == subset) & (pl.col("overlap") == o)).row(
+                0, named=True)
+            parts = [_encoder_part(r, enc) for enc in encoders]
+            parts += [f"Bayes: {r['bayes_mse']:.2f}", f"LS: {r['ols_expected_mse']:.2f}"]
             if r["paper_mse"] is not None:
                 parts.append(f"paper: {pm(r['paper_mse'], r['paper_std'])}")
             if r.get("linear_within_paper_tol") is False:
                 parts.append("(linear outside paper tolerance)")
             cells.append("<br>".join(parts))
         lines.append(f"| {subset.replace('+', ', ')} | " + " | ".join(cells) + " |")
-    n_seeds = sorted({int(v) for enc in encoders for v in table[f"{enc}_n_seeds"].drop_nulls()})
-    inside = table["linear_within_paper_tol"].sum() if "linear_within_paper_tol" in table.columns else None
-    legend = [
-        "",
-        "Test MSE of y = sum of all coordinates, Huang et al. (NeurIPS 2021) Table 4 protocol: "
-        "the trained encoder is frozen and the least-squares linear head is refit on the "
-        f"training features; mean ± std over {', '.join(map(str, n_seeds))} seeds (each seed: "
-        "fresh data and initialisation). **linear** / **relu**: encoder kind. **Bayes**: exact "
-        "r*(S) from the generator's law. **LS**: expected test MSE of least squares on the "
-        "subset's inputs, r*(S)(1 + p/(n - p - 1)), p = rank Cov(x_S), n = training rows. "
-        "**paper**: the published value.",
-    ]
-    if table["paper_mse"].null_count() == table.height:
-        legend.append("This study is not in the paper's setting "
-                      f"({HUANG2021_SETTING}): published values are not compared.")
-    n_div = sum(int(v) for enc in encoders for v in table[f"{enc}_n_diverged"].drop_nulls())
-    if n_div:
-        legend.append(f"{n_div} model(s) diverged (training loss NaN/inf): counted in their "
-                      "cells as 'diverged', never averaged in.")
-    if inside is not None:
-        legend.append(
-            f"Linear encoder within the paper's value ± max(3 std, 5 %) (± {PAPER_ABS_TOL_ZERO:g} "
-            f"for zero cells): {inside} of {table.height} cells."
-        )
-    return "\n".join(lines + legend) + "\n"
+    return "\n".join(lines + _legend(table, encoders)) + "\n"
 
 
+def huang_findings(table: pl.DataFrame) -> list[str]:
+    """Sentences computed from Table 4: the linear encoder against the paper, every encoder's
+    unconverged models and eta-check violations, and the ReLU cells at overlap 1 (Bayes 0),
+    which a converged model brings near 0 (below 1.5) or which are flagged as not converged."""
+    if "linear_within_paper_tol" in table.columns:
+        out = [f"- Linear encoder within the paper's value ± max(3 std, 5 %): "
+               f"{int(table['linear_within_paper_tol'].sum())} of {table.height} cells."]
+    else:
+        out = ["- Not in the paper's setting: published values are not compared."]
+    encoders = [c.removesuffix("_n_seeds") for c in table.columns if c.endswith("_n_seeds")]
+    for enc in encoders:
+        unconverged = int(table[f"{enc}_n_unconverged"].sum())
+        violations = int(table[f"{enc}_n_eta_violations"].sum())
+        out.append(f"- {enc} encoder: {unconverged} model(s) still improving at the step cap "
+                   f"(flagged), {violations} eta estimate(s) above the model's own risk beyond "
+                   f"noise.")
+    if "relu" in encoders:
+        top = table.filter(pl.col("overlap") == table["overlap"].max())
+        low = top.filter(pl.col("relu_mean") < 1.5).height
+        flagged = top.filter((pl.col("relu_mean") >= 1.5) & (pl.col("relu_n_unconverged") > 0))
+        out.append(f"- ReLU encoder at overlap {top['overlap'][0]:g} (Bayes MSE 0): {low} of "
+                   f"{top.height} cells below 1.5; {flagged.height} above it with models flagged "
+                   f"not converged; {top.height - low - flagged.height} above it and converged.")
+    return out

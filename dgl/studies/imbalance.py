@@ -24,7 +24,8 @@ import torch
 from dgl.report.markdown import number
 from dgl.studies.common import (Cell, DatasetSpec, diverged_count, metrics_frame, model_config,
                                 ok_count, overlap_name, splits_from_config, train_from_config,
-                                with_status)
+                                training_columns, unconverged_count, with_status)
+from dgl.studies.latent import EtaConfig, classification_head_risks
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import fit_probe, probe_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, model_inputs, restore, train_plan
@@ -84,6 +85,7 @@ class Imbalance:
     model: Mapping[str, Any]
     truth_halfwidth: float
     train: TrainConfig
+    eta: EtaConfig
     variants: tuple[VariantPoint, ...]
 
     @classmethod
@@ -96,6 +98,7 @@ class Imbalance:
                    encoder=encoder, model=dict(section["model"]),
                    truth_halfwidth=float(section["truth_halfwidth"]),
                    train=train_from_config(section["train"]),
+                   eta=EtaConfig.from_config(section["eta"]),
                    variants=tuple(expand_variants(section["variants"])))
 
     def setting_law(self, setting: str) -> LawSpec:
@@ -171,7 +174,8 @@ class ImbalanceCell(Cell):
         for stack in stacks:
             probe_models = {e for e, spec in enumerate(stack.plan.specs)
                             if (stack.plan.tag, spec.overlap) in keep}
-            metrics.append(self._frame(stack, stack_metrics(stack, datasets, probe_models)))
+            metrics.append(self._frame(stack, stack_metrics(stack, datasets, probe_models,
+                                                            self.laws(), self.study.eta)))
             log.info("evaluated %s (%d models probed)", stack.plan.tag, len(probe_models))
         return pl.concat(metrics, how="diagonal_relaxed")
 
@@ -184,6 +188,11 @@ class ImbalanceCell(Cell):
                 frames.append(grads.with_columns(pl.lit(stack.plan.variant).alias("variant")))
         return pl.concat(frames).with_columns(pl.lit(self.setting).alias("setting"))
 
+    def laws(self) -> dict[float, Any]:
+        """The law of every overlap of this setting."""
+        law = self.study.setting_law(self.setting)
+        return {rho: law.build(overlap=rho) for rho in self.study.overlaps}
+
     def _frame(self, stack: TrainedStack, frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(pl.lit(stack.plan.variant).alias("variant"),
                                   pl.lit(stack.device).alias("device"),
@@ -192,8 +201,9 @@ class ImbalanceCell(Cell):
 
 #: Columns of the per-(model, modality) metrics of a classification stack, in order.
 CLASSIFICATION_COLUMNS = ("tag", "method", "options", "overlap", "seed", "subset", "modality",
-                          "status", "val_acc", "val_ce", "test_acc", "test_ce", "probe_acc",
-                          "probe_ce", "best_epoch", "epochs_run")
+                          "status", "converged", "val_acc", "val_ce", "test_acc", "test_ce",
+                          "probe_acc", "probe_ce", "probe_check", "probe_acc_train",
+                          "probe_ce_train", "best_step", "best_epoch", "steps_run", "epochs_run")
 
 
 def _chunked(fn, x: torch.Tensor, chunk: int = 8192) -> list:
@@ -215,12 +225,16 @@ def _probes(feats: torch.Tensor, y: torch.Tensor, models: list[int], stack: Trai
 
 
 @torch.no_grad()
-def stack_metrics(stack: TrainedStack, datasets: Datasets, probe_models: set[int] | None = None
+def stack_metrics(stack: TrainedStack, datasets: Datasets, probe_models: set[int] | None = None,
+                  laws: Mapping[float, Any] | None = None, eta: EtaConfig | None = None
                   ) -> pl.DataFrame:
     """One row per (model, modality in its subset): fused validation and test accuracy / CE of
-    the method's predictions, and the linear probe of that modality's frozen encoder (fitted
-    on the training rows, evaluated on the test rows) for the models in ``probe_models``
-    (default: all; the others get empty probe columns)."""
+    the method's predictions, whether the model converged, and for the models in
+    ``probe_models`` (default: all; the others get empty probe columns) two linear probes of
+    that modality's frozen encoder, both scored on the test rows: the best head
+    (:func:`dgl.studies.latent.classification_head_risks`: fitted on fresh rows of ``laws``,
+    the law of each overlap; its cross-entropy minus the modality's Bayes CE is the
+    per-modality eta) and the probe fitted on the model's training rows (``_train``)."""
     restored, plan = restore(stack), stack.plan
     group, x = model_inputs(stack, datasets)
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(datasets.y[group],
@@ -238,13 +252,19 @@ def stack_metrics(stack: TrainedStack, datasets: Datasets, probe_models: set[int
     rows = []
     for k in range(masks.shape[1]):
         for e in (masks[:, k] & diverged).nonzero().squeeze(1).tolist():
-            rows.append(_row(stack, e, k, status="diverged"))
+            rows.append(_row(stack, e, k))
         users = (masks[:, k] & ~diverged).nonzero().squeeze(1).tolist()
         probed = [e for e in users if probe_models is None or e in probe_models]
-        p_acc, p_ce = _probes(feats[k], yt, probed, stack) if probed else ({}, {})
+        train_acc, train_ce = _probes(feats[k], yt, probed, stack) if probed else ({}, {})
+        heads = (classification_head_risks(stack, restored, laws, datasets, eta, modality=k,
+                                           only=probed) if probed else [None] * len(plan.specs))
         for e in users:
-            rows.append(_row(stack, e, k, status="ok", **{n: float(v[e]) for n, v in fused.items()},
-                             probe_acc=p_acc.get(e), probe_ce=p_ce.get(e)))
+            best = heads[e]
+            rows.append(_row(stack, e, k, **{n: float(v[e]) for n, v in fused.items()},
+                             probe_acc=best.acc if best else None,
+                             probe_ce=best.risk if best else None,
+                             probe_check=best.check if best else None,
+                             probe_acc_train=train_acc.get(e), probe_ce_train=train_ce.get(e)))
     return metrics_frame(rows, CLASSIFICATION_COLUMNS)
 
 
@@ -254,12 +274,12 @@ def _ce64(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _row(stack: TrainedStack, e: int, k: int, **values: Any) -> dict[str, Any]:
-    """The metrics row of model e and modality k: its keys, then ``values``."""
+    """The metrics row of model e and modality k: its keys, how it trained, then ``values``."""
     plan, spec = stack.plan, stack.plan.specs[e]
     row = {"tag": plan.tag, "method": plan.method,
            "options": options_json(plan.options),
            "overlap": spec.overlap, "seed": spec.seed, "subset": spec.subset, "modality": k + 1}
-    return {**row, **values, "best_epoch": stack.best_epoch[e], "epochs_run": stack.epochs_run}
+    return {**row, **training_columns(stack, e), **values}
 
 
 def gradient_frame(stack: TrainedStack) -> pl.DataFrame:
@@ -342,8 +362,11 @@ def imbalance_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         pl.col("probe_acc").mean().alias("probe_acc"),
         pl.col("probe_acc").std().alias("probe_acc_std"),
         pl.col("probe_ce").mean().alias("probe_ce"),
+        pl.col("probe_acc_train").mean().alias("probe_acc_train"),
         pl.col("tag").first().alias("chosen_tag"),
-        ok_count().alias("n_seeds"), diverged_count().alias("n_diverged"))
+        ok_count().alias("n_seeds"), diverged_count().alias("n_diverged"),
+        unconverged_count().alias("n_unconverged"),
+        (pl.col("probe_check") == "violated").sum().alias("n_probe_violations"))
     t = truth.select("setting", "overlap", "subset", "bayes_accuracy", "bayes_accuracy_hw95",
                      "bayes_cross_entropy")
     mod_truth = t.filter(~pl.col("subset").str.contains(r"\+")).with_columns(
@@ -395,11 +418,17 @@ def imbalance_markdown(table: pl.DataFrame, sweep: pl.DataFrame,
              "Every method trains the same late-fusion model (ReLU encoders, concatenation, linear "
              "head) with the same optimiser and epochs; swept options (DGL alpha, DGL+PID alpha "
              "and beta_0) are chosen per setting and overlap on the validation split "
-             "(`imbalance_sweep.csv`). Cells: mean ± std over seeds. *probe*: accuracy of the "
-             "best linear head on that modality's frozen encoder (test rows); *Bayes*: exact "
-             "accuracy of that modality alone; *eta*: probe cross-entropy minus the exact "
-             "Bayes cross-entropy of the modality (nats); *degree*: largest minus smallest "
-             "probe accuracy.", "", "## Findings", "", *imbalance_findings(table, settings), ""]
+             "(`imbalance_sweep.csv`). Cells: mean ± std (sample std over seeds; every "
+             "method and overlap of a seed shares its latent draws, and the methods of a seed "
+             "its data). *probe*: accuracy of the best linear head on that modality's frozen "
+             "encoder, fitted on fresh rows of the law and scored on the test rows; *Bayes*: "
+             "exact accuracy of that modality alone; *eta*: probe cross-entropy minus the "
+             "exact Bayes cross-entropy of the modality (nats); *degree*: largest minus "
+             "smallest probe accuracy. Models still improving at the end of the budget: "
+             f"{int(table['n_unconverged'].sum())} (model, modality) rows; probes above the "
+             f"model's own head on that modality beyond noise: "
+             f"{int(table['n_probe_violations'].sum())}.", "", "## Findings", "",
+             *imbalance_findings(table, settings), ""]
     for (setting, rho), grp in table.group_by(["setting", "overlap"], maintain_order=True):
         snr = ",".join(f"{v:g}" for v in settings[setting])
         lines += [f"## `{setting}` (SNR {snr}), ρ = {rho:g} — Bayes accuracy of all "

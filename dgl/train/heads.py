@@ -72,3 +72,60 @@ def ols_expected_mse(bayes_mse: float, n_inputs: int, n_train: int) -> float:
     if n_train - n_inputs - 1 <= 0:
         return float("inf")
     return bayes_mse * (1.0 + n_inputs / (n_train - n_inputs - 1))
+
+
+def encoder_maps(model: StackedLateFusion, e: int) -> tuple[tuple[int, ...], np.ndarray,
+                                                               np.ndarray]:
+    """The linear maps of model e's encoders (meaningful for 'linear' encoders): its subset S,
+    the block-diagonal W [sum_{k in S} d_k, h |S|] and bias b [h |S|], so that its features
+    are z = x_S W + b (float64)."""
+    subset = tuple(int(k) for k in model.masks[e].nonzero().squeeze(1).tolist())
+    dims, h = model.config.modality_dims, model.config.width
+    weight = np.zeros((sum(dims[k] for k in subset), h * len(subset)))
+    bias = np.zeros(h * len(subset))
+    row = 0
+    for j, k in enumerate(subset):
+        weight[row : row + dims[k], j * h : (j + 1) * h] = model.enc_weight[k][e].detach().double()
+        bias[j * h : (j + 1) * h] = model.enc_bias[k][e, 0].detach().double()
+        row += dims[k]
+    return subset, weight, bias
+
+
+class Moments:
+    """Second moments of [z, 1] and y over rows, accumulated chunk by chunk: the sufficient
+    statistics of every linear head's squared error, so a head can be fitted and scored on
+    many rows without holding them."""
+
+    def __init__(self, p: int) -> None:
+        self.gram = np.zeros((p + 1, p + 1))
+        self.cross = np.zeros(p + 1)
+        self.yy, self.n = 0.0, 0
+
+    def add(self, z: np.ndarray, y: np.ndarray) -> None:
+        design = np.hstack([z, np.ones((z.shape[0], 1))])
+        self.gram += design.T @ design
+        self.cross += design.T @ y
+        self.yy += float(y @ y)
+        self.n += z.shape[0]
+
+    def mse(self, coef: np.ndarray) -> float:
+        """(1/n) sum (y - [z, 1] coef)^2 = (y'y - 2 coef' Z'y + coef' Z'Z coef) / n."""
+        return float(self.yy - 2 * coef @ self.cross + coef @ self.gram @ coef) / self.n
+
+
+def ridge_coef(fit: Moments, lam: float) -> np.ndarray:
+    """argmin_coef ||y - [z, 1] coef||^2 + lam' ||beta||^2 (intercept unpenalised), with
+    lam' = lam * mean diagonal of Z'Z; lam = 0: the minimum-norm least-squares solution."""
+    if lam == 0:
+        return np.linalg.pinv(fit.gram, rtol=1e-12, hermitian=True) @ fit.cross
+    p = fit.gram.shape[0] - 1
+    penalty = np.diag(np.r_[np.full(p, lam * np.trace(fit.gram[:p, :p]) / max(p, 1)), 0.0])
+    return np.linalg.solve(fit.gram + penalty, fit.cross)
+
+
+def select_ridge(fit: Moments, val: Moments, grid: tuple[float, ...]) -> tuple[np.ndarray, float]:
+    """The ridge head fitted on ``fit`` whose penalty in ``grid`` has the lowest mean squared
+    error on the held-out ``val`` rows (ties: the smallest penalty); its coefficients and
+    penalty."""
+    best = min(grid, key=lambda lam: (val.mse(ridge_coef(fit, lam)), lam))
+    return ridge_coef(fit, best), best

@@ -106,8 +106,11 @@ class TrainedStack:
     init_seeds: tuple[int, ...]
     order_seeds: tuple[int, ...]
     diverged: tuple[bool, ...]
+    converged: tuple[bool, ...]  # False: still improving when the step budget ended
     best_epoch: tuple[int, ...]
+    best_step: tuple[int, ...]
     epochs_run: int
+    steps_run: int
     train_seconds: float
     history: tuple[dict[str, float], ...]
     device: str
@@ -126,8 +129,8 @@ class TrainedStack:
     def from_state(cls, state: Mapping[str, Any]) -> TrainedStack:
         values = dict(state)
         values["plan"] = StackPlan.from_state(state["plan"])
-        for name in ("init_seeds", "order_seeds", "diverged", "best_epoch", "history",
-                     "grad_steps"):
+        for name in ("init_seeds", "order_seeds", "diverged", "converged", "best_epoch",
+                     "best_step", "history", "grad_steps"):
             values[name] = tuple(values[name])
         return cls(**values)
 
@@ -178,8 +181,9 @@ def train_plan(plan: StackPlan, datasets: Datasets, device: str = "cpu") -> Trai
         extra_state=({k: v.cpu() for k, v in extra.state_dict().items()}
                      if extra is not None else None),
         init_seeds=init_seeds, order_seeds=order_seeds,
-        diverged=tuple(result.diverged.tolist()), best_epoch=tuple(result.best_epoch.tolist()),
-        epochs_run=result.epochs_run, train_seconds=result.seconds,
+        diverged=tuple(result.diverged.tolist()), converged=tuple(result.converged.tolist()),
+        best_epoch=tuple(result.best_epoch.tolist()), best_step=tuple(result.best_step.tolist()),
+        epochs_run=result.epochs_run, steps_run=result.steps_run, train_seconds=result.seconds,
         history=tuple(result.history), device=str(dev), grad_steps=tuple(result.grad_steps),
         grad_multi=result.grad_multi, grad_uni=result.grad_uni,
     )

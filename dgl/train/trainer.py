@@ -14,12 +14,17 @@ per-model losses into one scalar whose gradient is every model's own update (a s
 Adam and SGD act element-wise, so the models stay independent. Each model has its own
 generator for the minibatch order.
 
-Early stopping: after every epoch the validation loss of every model (task loss of the
-method's predictions, standardised units for regression) is computed; an epoch improves on the
-best one when its loss is lower by more than ``min_delta``; model e keeps the parameters of its
-best validation epoch and is done once ``patience`` epochs pass without improvement; training
-ends when all models are done or at ``max_epochs`` (patience >= max_epochs: a fixed budget with
-the best validation checkpoint). A model whose training loss or parameters become NaN/inf, or
+Budget and early stopping, in optimiser steps (so a model sees as many steps whatever its
+sample size): after every epoch (and when the budget ends mid-epoch) the validation loss of
+every model (task loss of the method's predictions, standardised units for regression) is
+computed; it improves on the best one when it is lower by more than the relative
+``min_delta`` (val < best (1 - min_delta)); model e keeps the parameters of its best
+validation and is done once ``patience_steps`` steps pass without improvement; training ends
+when all models are done or after ``max_steps`` steps (patience_steps >= max_steps: a fixed
+budget with the best validation checkpoint). A model is *converged* unless the budget ended
+while it was still improving (its best validation was the last one, at the cap): the flag
+says which numbers come from models that had not finished. A model whose training loss or
+parameters become NaN/inf, or
 whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
 kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A
 done model leaves the stack at once (its parameters, optimiser state and data indices are
@@ -60,8 +65,8 @@ class TrainConfig:
 
     lr: float = 1e-3
     batch_size: int = 256
-    max_epochs: int = 200
-    patience: int = 10
+    max_steps: int = 5000
+    patience_steps: int = 250
     min_delta: float = 0.0
     weight_decay: float = 0.0
     optimizer: str = "adam"
@@ -108,9 +113,12 @@ class TrainResult:
     """Per-model outcome of :func:`train_stack`."""
 
     diverged: Tensor  # [E] bool: the loss became NaN/inf; its numbers must not be used
+    converged: Tensor  # [E] bool: not still improving when the budget ended
     best_epoch: Tensor
+    best_step: Tensor
     best_val_loss: Tensor
     epochs_run: int
+    steps_run: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     grad_steps: list[int] = field(default_factory=list)
@@ -166,7 +174,8 @@ def train_stack(
     run = _StackRun(model, data, cfg, seeds, task,
                     method if method is not None else make_method("joint"))
     epoch = 0
-    for epoch in range(1, cfg.max_epochs + 1):
+    while run.step < cfg.max_steps:
+        epoch += 1
         if not run.train_epoch(epoch) or run.end_epoch(epoch):
             break
     run.restore_best()
@@ -199,8 +208,9 @@ class _StackRun:
         self.best_val, _ = self.validate()
         n, dev = self.n_models, self.device
         self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
-        self.since_best = torch.zeros(n, dtype=torch.long, device=dev)
+        self.best_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.diverged = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.at_cap = torch.zeros(n, dtype=torch.bool, device=dev)  # still training at the cap
         self.history: list[dict[str, float]] = []
         self.grad_steps: list[int] = []
         self.grad_multi: list[Tensor] = []
@@ -268,6 +278,8 @@ class _StackRun:
         order = torch.stack([torch.randperm(self.n_train, generator=g) for g in self.gens])
         order = self.data.train_idx.gather(1, order.to(self.device))
         for start in range(0, self.n_train, self.cfg.batch_size):
+            if self.step >= self.cfg.max_steps:  # the budget ends mid-epoch
+                break
             x, y = self.data.rows(order[:, start : start + self.cfg.batch_size])
             if not self.train_step(x, self.target(y)):
                 keep = self.drop_diverged(epoch)
@@ -321,9 +333,12 @@ class _StackRun:
             log.warning("epoch %d: %d model(s) diverged (non-finite validation loss)", epoch,
                         int(blown.sum()))
             self.diverged[self.active[blown]] = True
-        improved = val < self.best_val[self.active] - self.cfg.min_delta
+        improved = val < self.best_val[self.active] * (1 - self.cfg.min_delta)
         self.checkpoint(improved, val, epoch)
-        done = (self.since_best >= self.cfg.patience) | self.diverged
+        done = ((self.step - self.best_step) >= self.cfg.patience_steps) | self.diverged
+        if self.step >= self.cfg.max_steps:  # the budget is spent: who was still training
+            self.at_cap[self.active[~done[self.active]]] = True
+            done[:] = True
         self.record(epoch, val, val_acc, blown, done)
         if bool(done.all()):
             return True
@@ -341,21 +356,21 @@ class _StackRun:
                     self.best[name][key].index_copy_(0, idx, value.detach()[improved])
         self.best_val[idx] = val[improved]
         self.best_epoch[idx] = epoch
-        self.since_best[self.active] = torch.where(improved, 0, self.since_best[self.active] + 1)
+        self.best_step[idx] = self.step
 
     def record(self, epoch: int, val: Tensor, val_acc: Tensor | None, blown: Tensor,
                done: Tensor) -> None:
         """The epoch's row of the history, and a progress line every ``log_every`` epochs."""
         val_mean = float(val[~blown].mean()) if bool((~blown).any()) else float("nan")
-        row = {"epoch": epoch, "val_loss_mean": val_mean, "done": int(done.sum()),
-               "models_trained": len(self.active)}
+        row = {"epoch": epoch, "step": self.step, "val_loss_mean": val_mean,
+               "done": int(done.sum()), "models_trained": len(self.active)}
         if val_acc is not None:
             row["val_acc_mean"] = float(val_acc.mean())
         self.history.append(row)
         if epoch % self.cfg.log_every == 0 or bool(done.all()):
-            log.info("epoch %d: mean val loss %.4f (%d models trained), %d/%d models stopped, "
-                     "%.1fs", epoch, val_mean, len(self.active), int(done.sum()),
-                     self.n_models, time.perf_counter() - self.t0)
+            log.info("epoch %d (step %d): mean val loss %.4f (%d models trained), %d/%d models "
+                     "stopped, %.1fs", epoch, self.step, val_mean, len(self.active),
+                     int(done.sum()), self.n_models, time.perf_counter() - self.t0)
 
     def restore_best(self) -> None:
         """Load every model's best checkpoint; for regression fold the target scaling back
@@ -370,11 +385,17 @@ class _StackRun:
                 self.model.head_bias.mul_(self.sd).add_(self.mu)
 
     def result(self, epochs_run: int) -> TrainResult:
+        """The outcome per model; not converged: at the cap with its best validation the last
+        one (still improving when the budget ended)."""
+        still_improving = self.at_cap & (self.best_epoch == epochs_run)
         return TrainResult(
             diverged=self.diverged.cpu(),
+            converged=(~still_improving & ~self.diverged).cpu(),
             best_epoch=self.best_epoch.cpu(),
+            best_step=self.best_step.cpu(),
             best_val_loss=self.best_val.cpu(),
             epochs_run=epochs_run,
+            steps_run=self.step,
             seconds=time.perf_counter() - self.t0,
             history=self.history,
             grad_steps=self.grad_steps,

@@ -84,8 +84,8 @@ def evaluation_extra(wildcards):
     cell = CELLS[wildcards.study][wildcards.cell]
     if wildcards.study == "imbalance":
         return [f"{WORK}/imbalance/sweep.csv"]
-    if wildcards.study == "theory" and cell.task == "classification":
-        return [truth_path(theory_truth_job(cell.overlap))]
+    if wildcards.study == "theory" and cell.kind == "classification":
+        return [truth_path(theory_truth_job(cell.task, cell.overlap))]
     return []
 
 
@@ -98,7 +98,7 @@ def study_metrics():
 
 # --- outputs of each study ------------------------------------------------------------
 THEORY_TABLES = ["table1_accuracy_by_subset", "table2_gamma", "table3_sample_size",
-                 "table4_eta_by_overlap", "linear_case", "theorem1_slack", "crossover"]
+                 "table4_eta_by_overlap", "linear_case", "theorem1_bound", "crossover"]
 
 
 def huang2021_outputs():

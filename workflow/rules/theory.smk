@@ -14,6 +14,8 @@ rule theory_tables:
         runs=f"{RESULTS}/tables/theory_runs.csv",
     params:
         k=THEORY.n_modalities(),
+        equal_margin=THEORY.equal_margin,
+        theorem1_k=THEORY.theorem1_k,
     conda:
         "../envs/mmtheory.yaml"
     log:

@@ -6,6 +6,7 @@ import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import read_table, write_text
 from dgl.pipeline.logs import configure
 from dgl.report.markdown import results_readme
+from dgl.studies.huang2021 import huang_findings
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
@@ -27,14 +28,8 @@ def headline(path: str) -> str:
     return Path(path).read_text().split("\n\n")[1].strip()
 
 
-huang = read_table(sm.input.huang)
-if "linear_within_paper_tol" in huang.columns:
-    huang_line = (f"- Linear encoder within the paper's value ± max(3 std, 5 %): "
-                  f"{int(huang['linear_within_paper_tol'].sum())} of {huang.height} cells.")
-else:
-    huang_line = "- Not in the paper's setting: published values are not compared."
 sections = {
-    "Huang et al. 2021, Table 4 (regression)": [huang_line],
+    "Huang et al. 2021, Table 4 (regression)": huang_findings(read_table(sm.input.huang)),
     "Ground truth of the generators": findings(sm.input.truth, "## Checks"),
     "Imbalance study": findings(sm.input.imbalance, "## Findings")
     + findings(sm.input.gradients, "## Findings"),

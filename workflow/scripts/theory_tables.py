@@ -16,6 +16,8 @@ metrics = pl.concat([read_table(p).with_columns(pl.col(METRIC_FLOATS).cast(pl.Fl
 runs = metrics.sort("task", "encoder", "overlap", "fraction", "n_modalities", "subset", "seed")
 write_csv(runs, sm.output.runs, digits=6)
 tables_dir = Path(sm.output.runs).parent
-for name, (frame, head) in theory_tables(metrics, dict(sm.params.k)).items():
+tables = theory_tables(metrics, dict(sm.params.k), margin_share=sm.params.equal_margin,
+                       k_bound=sm.params.theorem1_k)
+for name, (frame, head) in tables.items():
     write_csv(frame, tables_dir / f"{name}.csv", digits=6)
     write_text(tables_dir / f"{name}.md", theory_markdown(name, frame, head))

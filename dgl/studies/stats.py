@@ -1,0 +1,35 @@
+"""Intervals of the studies' tables: means with 95 % Student t intervals (n - 1 degrees of
+freedom), for seeds (paired differences share a data seed) and for test rows alike."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95
+
+
+def t_quantile(n: int, level: float = LEVEL) -> float:
+    """The two-sided ``level`` quantile of Student's t with n - 1 degrees of freedom."""
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) if n > 1 else float("nan")
+
+
+def t_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL
+               ) -> tuple[float, float, float]:
+    """Mean and its ``level`` t interval: mean -+ t_{n-1} sd / sqrt(n) (sd with ddof 1); the
+    bounds are NaN for a single value."""
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = t_quantile(len(v), level) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    return mean, mean - half, mean + half
+
+
+def t_halfwidth_rows(values: np.ndarray, level: float = LEVEL) -> np.ndarray:
+    """Half-width of the ``level`` t interval of the mean of each row of values [E, n]."""
+    n = values.shape[1]
+    return t_quantile(n, level) * values.std(axis=1, ddof=1) / math.sqrt(n)
