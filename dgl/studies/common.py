@@ -107,6 +107,19 @@ def diverged_count() -> pl.Expr:
     return (pl.col("status") == "diverged").sum()
 
 
+def mean_std(column: str, name: str, std_name: str | None = None) -> list[pl.Expr]:
+    """The mean (``name``) and sample std (``std_name``, default ``name``_std) of a column
+    over a group's models."""
+    return [pl.col(column).mean().alias(name),
+            pl.col(column).std().alias(std_name or f"{name}_std")]
+
+
+def model_counts() -> list[pl.Expr]:
+    """n_seeds (models that trained), n_diverged and n_unconverged of a group."""
+    return [ok_count().alias("n_seeds"), diverged_count().alias("n_diverged"),
+            unconverged_count().alias("n_unconverged")]
+
+
 def unconverged_count() -> pl.Expr:
     """Models of a group still improving when their step budget ended (averaged in, and
     counted so a reader knows)."""

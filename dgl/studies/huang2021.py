@@ -14,9 +14,9 @@ from typing import Any
 import polars as pl
 
 from dgl.report.markdown import pm
-from dgl.studies.common import (Cell, DatasetSpec, diverged_count, model_config, ok_count,
+from dgl.studies.common import (Cell, DatasetSpec, mean_std, model_config, model_counts,
                                 overlap_name, splits_from_config, train_from_config,
-                                unconverged_count, with_status)
+                                with_status)
 from dgl.studies.latent import EtaConfig
 from dgl.studies.regression import regression_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, train_plan
@@ -130,14 +130,9 @@ def huang_table4(metrics: pl.DataFrame, paper: pl.DataFrame | None) -> pl.DataFr
     agg = with_status(metrics).group_by(keys + ["encoder"]).agg(
         pl.col("test_mse_refit").mean().alias("mean"),
         pl.col("test_mse_refit").std().alias("std"),
-        pl.col("test_mse_model").mean().alias("model_mean"),
-        pl.col("test_mse_model").std().alias("model_std"),
-        pl.col("head_risk").mean().alias("head_mean"),
-        pl.col("head_risk").std().alias("head_std"),
-        ok_count().alias("n_seeds"),
-        diverged_count().alias("n_diverged"),
-        unconverged_count().alias("n_unconverged"),
-        (pl.col("eta_check") == "violated").sum().alias("n_eta_violations"),
+        *mean_std("test_mse_model", "model_mean", "model_std"),
+        *mean_std("head_risk", "head_mean", "head_std"),
+        *model_counts(), (pl.col("eta_check") == "violated").sum().alias("n_eta_violations"),
         pl.col("bayes_mse_subset").first().alias("bayes_mse"),
         pl.col("ols_expected_mse").drop_nulls().first().alias("ols_expected_mse"),
     )

@@ -22,9 +22,10 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import number
-from dgl.studies.common import (Cell, DatasetSpec, diverged_count, metrics_frame, model_config,
-                                ok_count, overlap_name, splits_from_config, train_from_config,
-                                training_columns, unconverged_count, with_status)
+from dgl.studies.common import (Cell, DatasetSpec, diverged_count, mean_std, metrics_frame,
+                                model_config, model_counts, ok_count, overlap_name,
+                                splits_from_config, train_from_config, training_columns,
+                                with_status)
 from dgl.studies.latent import EtaConfig, classification_head_risks
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import fit_probe, probe_metrics
@@ -357,15 +358,10 @@ def imbalance_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
                                   pl.col("d").std().alias("imbalance_degree_std"),
                                   pl.col("k").max().alias("k")))
     per_mod = rows.group_by(keys + ["modality"]).agg(
-        pl.col("test_acc").mean().alias("fused_test_acc"),
-        pl.col("test_acc").std().alias("fused_test_acc_std"),
-        pl.col("probe_acc").mean().alias("probe_acc"),
-        pl.col("probe_acc").std().alias("probe_acc_std"),
+        *mean_std("test_acc", "fused_test_acc"), *mean_std("probe_acc", "probe_acc"),
         pl.col("probe_ce").mean().alias("probe_ce"),
         pl.col("probe_acc_train").mean().alias("probe_acc_train"),
-        pl.col("tag").first().alias("chosen_tag"),
-        ok_count().alias("n_seeds"), diverged_count().alias("n_diverged"),
-        unconverged_count().alias("n_unconverged"),
+        pl.col("tag").first().alias("chosen_tag"), *model_counts(),
         (pl.col("probe_check") == "violated").sum().alias("n_probe_violations"))
     t = truth.select("setting", "overlap", "subset", "bayes_accuracy", "bayes_accuracy_hw95",
                      "bayes_cross_entropy")

@@ -72,7 +72,7 @@ class TrainConfig:
     optimizer: str = "adam"
     momentum: float = 0.9
     grad_probe_every: int = 0
-    log_every: int = 10
+    log_every: float = 0.1  # a progress line each time this share of max_steps is passed
 
     def __post_init__(self) -> None:
         OPTIMIZERS.get(self.optimizer)  # unknown names fail, listing the known ones
@@ -217,6 +217,7 @@ class _StackRun:
         self.grad_uni: list[Tensor] = []
         self.t0 = time.perf_counter()
         self.step = 0
+        self.logged = 0  # progress lines written, in units of log_every
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """Every trained parameter: the model's, then the method's extra modules'."""
@@ -360,14 +361,17 @@ class _StackRun:
 
     def record(self, epoch: int, val: Tensor, val_acc: Tensor | None, blown: Tensor,
                done: Tensor) -> None:
-        """The epoch's row of the history, and a progress line every ``log_every`` epochs."""
+        """The epoch's row of the history, and a progress line each time another
+        ``log_every`` share of the step budget has passed (and at the end)."""
         val_mean = float(val[~blown].mean()) if bool((~blown).any()) else float("nan")
         row = {"epoch": epoch, "step": self.step, "val_loss_mean": val_mean,
                "done": int(done.sum()), "models_trained": len(self.active)}
         if val_acc is not None:
             row["val_acc_mean"] = float(val_acc.mean())
         self.history.append(row)
-        if epoch % self.cfg.log_every == 0 or bool(done.all()):
+        every = max(1, int(self.cfg.log_every * self.cfg.max_steps))
+        if self.step // every > self.logged or bool(done.all()):
+            self.logged = self.step // every
             log.info("epoch %d (step %d): mean val loss %.4f (%d models trained), %d/%d models "
                      "stopped, %.1fs", epoch, self.step, val_mean, len(self.active),
                      int(done.sum()), self.n_models, time.perf_counter() - self.t0)
