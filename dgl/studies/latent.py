@@ -160,7 +160,8 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
             better = moments["val"][j].mse(own) < moments["val"][j].mse(coef)
             chosen = "own" if cfg.own_head and better else "fresh"
             design = np.hstack([feats_test[j], np.ones((feats_test[j].shape[0], 1))])
-            head_loss = (design @ (own if chosen == "own" else coef) - y_test[e]) ** 2
+            head_loss = (model_loss[e] if chosen == "own"  # the model itself: gap 0 exactly
+                         else (design @ coef - y_test[e]) ** 2)
             out[e] = _head_risk(float(head_loss.mean()), chosen, lam, model_loss[e], head_loss)
     return out
 
