@@ -99,29 +99,72 @@ def test_dgl_pid_adaptive_beta_is_larger_for_the_weaker_modality():
     assert off.setup(setup()[0]) is None
 
 
-def test_ogm_ge_scales_encoder_gradients_by_its_coefficients():
+def test_ogm_ge_scales_encoder_weight_gradients_by_its_coefficients():
     model, x, y = setup()
     method = make_method("ogm_ge", alpha=0.8, noise=False)
     model.zero_grad()
     method.loss(model, None, x, y, ce_per_model).backward()
-    joint = {k: [p.grad.clone() for p in enc_params(model, k)] for k in range(len(DIMS))}
+    before = [p.grad.clone() for p in list(model.enc_weight) + list(model.enc_bias)]
     head = [p.grad.clone() for p in head_params(model)]
+    method.start_epoch(1)
     method.after_backward(model, None, x, y)
-    coeff = method.last_coeff  # [K, E]
-    assert float(coeff.min()) < 1.0 and float(coeff.max()) <= 1.0
+    coeff = method.last_coeff  # [K, E]: one modality per model modulated, the others 1
+    assert ((coeff < 1).sum(dim=0) == 1).all() and float(coeff.max()) == 1.0
     for k in range(len(DIMS)):
-        for p, g in zip(enc_params(model, k), joint[k]):
-            shape = (-1,) + (1,) * (g.dim() - 1)
-            torch.testing.assert_close(p.grad, g * coeff[k].view(shape))
+        torch.testing.assert_close(model.enc_weight[k].grad, before[k] * coeff[k].view(-1, 1, 1))
+        torch.testing.assert_close(model.enc_bias[k].grad, before[len(DIMS) + k])  # not modulated
     for p, g in zip(head_params(model), head):
         torch.testing.assert_close(p.grad, g)
-    # with generalisation enhancement the gradient gets noise of the gradient's own scale
+    # with generalisation enhancement: noise of the unscaled gradient's standard deviation
     noisy = make_method("ogm_ge", alpha=0.8, noise=True, seed=1)
     model.zero_grad()
     noisy.loss(model, None, x, y, ce_per_model).backward()
-    before = model.enc_weight[0].grad.clone()
+    g0 = model.enc_weight[0].grad.clone()
+    noisy.start_epoch(1)
     noisy.after_backward(model, None, x, y)
-    assert not torch.allclose(model.enc_weight[0].grad, before * noisy.last_coeff[0].view(-1, 1, 1))
+    resid = (model.enc_weight[0].grad - g0 * noisy.last_coeff[0].view(-1, 1, 1)).flatten(1)
+    assert float(resid.abs().min()) > 0
+    ratio = resid.std(dim=1) / g0.flatten(1).std(dim=1)
+    assert float((ratio - 1).abs().max()) < 0.35  # 20 draws per model: loose, but not 0 or 2
+
+
+def test_ogm_ge_coefficient_matches_a_hand_computed_case():
+    """One row, class 0; modality 1's unimodal logits (ln 3, 0) + b/2, modality 2's (0, 0) + b/2
+    with b = 0: s_1 = 3/4, s_2 = 1/2. Modality 1 dominates with r = 1.5, so (alpha 0.5)
+    kappa_1 = 1 - tanh(0.75) = 0.3648512, kappa_2 = 1 (tanh(0.75) = 0.6351489...)."""
+    masks = torch.ones(1, 2, dtype=torch.bool)
+    model = StackedLateFusion(ModelConfig((1, 1), 1, "linear", 2), masks, [0])
+    with torch.no_grad():
+        for k in range(2):
+            model.enc_weight[k].fill_(1.0)
+            model.enc_bias[k].zero_()
+        model.head_weight.copy_(torch.tensor([[[float(torch.log(torch.tensor(3.0))), 0.0],
+                                               [0.0, 0.0]]]))
+        model.head_bias.zero_()
+    x, y = torch.ones(1, 1, 2), torch.zeros(1, 1, dtype=torch.long)
+    method = make_method("ogm_ge", alpha=0.5, noise=False)
+    torch.testing.assert_close(method.scores(model, x, y), torch.tensor([[0.75], [0.5]]))
+    torch.testing.assert_close(method.coefficients(model, x, y),
+                               torch.tensor([[0.3648512], [1.0]]), atol=1e-6, rtol=0)
+    # the other way round (modality 2 dominant), and a tie modulates the first modality
+    from dgl.train.methods import ogm_coefficients
+    out = ogm_coefficients(torch.tensor([[0.5, 2.0], [0.75, 2.0]]), torch.ones(2, 2, dtype=torch.bool), 0.5)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 1 - 0.4621172], [0.3648512, 1.0]]))  # tie: r = 1, tanh(0.5)
+
+
+def test_ogm_ge_modulates_only_inside_its_window():
+    model, x, y = setup()
+    method = make_method("ogm_ge", alpha=0.8, noise=False, starts=1, ends=2)
+    for epoch, modulated in ((1, False), (2, True), (3, True), (4, False)):  # epochs from 1
+        model.zero_grad()
+        method.loss(model, None, x, y, ce_per_model).backward()
+        g = model.enc_weight[0].grad.clone()
+        method.start_epoch(epoch)
+        method.after_backward(model, None, x, y)
+        same = torch.equal(model.enc_weight[0].grad, g)
+        assert same != modulated or bool((method.last_coeff[0] == 1).all())
+    with pytest.raises(ValueError, match="starts <= ends"):
+        make_method("ogm_ge", starts=3, ends=2)
 
 
 def test_ume_trains_separate_heads_and_averages_their_logits():

@@ -24,10 +24,19 @@ f_k = h(fuse(0, ..., z_k, ..., 0)) (concatenation: W_k z_k + b); L(.) the task l
                 losses: the weaker modality (larger loss) gets the larger beta. ``beta_schedule``
                 'fixed' uses beta_k = beta_0; ``unique_estimator`` 'none' drops L_unique (= DGL).
 - ``ogm_ge``    On-the-fly gradient modulation with generalisation enhancement (Peng et al.,
-                CVPR 2022): joint training, then each encoder's gradient is scaled by
-                kappa_k = 1 - tanh(alpha relu(rho_k - 1)), rho_k = s_k / mean_j s_j,
-                s_k = sum over the batch of softmax(W_k z_k + b/K)[y], and Gaussian noise with the
-                standard deviation of that gradient is added (GE).
+                CVPR 2022), as the official code computes it (GeWu-Lab/OGM-GE_CVPR2022,
+                main.py at commit 0f64793f96e5afa0dc1bb1dcf30b10f97392d9a9): joint training;
+                per batch, s_k = sum over the batch of softmax(W_k z_k + b/K)[y] (the head's
+                block k and half its bias for K = 2); the dominant modality d (larger s; the
+                first on a tie, as the official ``ratio_v > 1`` test gives) has the ratio
+                r = s_d / s_other and kappa_d = 1 - tanh(alpha relu(r)), every other encoder
+                kappa = 1. Inside the modulation window (epochs ``starts`` to ``ends``, both
+                included, counted from 0 as the official code counts them) each encoder's
+                weight gradient becomes kappa_k g + N(0, (std(g) + 1e-8)^2) (GE; std(g) of the
+                unscaled gradient, over the whole weight tensor of one model; biases are left
+                alone, as the official code modulates only its 4-D convolution weights).
+                K > 2 is this project's generalisation (the official code has two
+                modalities): r = s_d / max_{j != d} s_j.
 - ``ume``       Uni-modal ensemble: K unimodal models (encoder k + its own linear head
                 (A_k, c_k)) trained on sum_k L(A_k z_k + c_k); prediction: the mean of the K
                 unimodal logits.
@@ -69,6 +78,9 @@ class Method:
              task_loss: LossFn) -> Tensor:
         """The scalar whose gradient is the method's update (sum over the E models)."""
         return task_loss(model(x), y).sum()
+
+    def start_epoch(self, epoch: int) -> None:
+        """Hook before every training epoch (``epoch`` counted from 1)."""
 
     def after_backward(self, model: StackedLateFusion, extra: nn.Module | None, x: Tensor,
                        y: Tensor) -> None:
@@ -221,42 +233,70 @@ class OGMGE(Method):
     name = "ogm_ge"
     noise_stream = "ogm_noise"
 
-    def __init__(self, alpha: float = 0.5, noise: bool = True, seed: int = 0) -> None:
+    def __init__(self, alpha: float = 0.5, noise: bool = True, starts: int = 0, ends: int = 50,
+                 seed: int = 0) -> None:
+        if not alpha >= 0 or not 0 <= starts <= ends:
+            raise ValueError(f"ogm_ge: need alpha >= 0 and 0 <= starts <= ends, got alpha "
+                             f"{alpha}, starts {starts}, ends {ends}")
         self.alpha, self.noise = float(alpha), bool(noise)
+        self.starts, self.ends = int(starts), int(ends)
         self.gen: torch.Generator | None = None
         self.seed = int(seed)
+        self.epoch = 0  # counted from 0, as the official code counts it
         self.last_coeff: Tensor | None = None
 
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch - 1
+
+    @torch.no_grad()
+    def scores(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
+        """s [K, E]: sum over the batch of softmax(W_k z_k + b / K)[y] per modality."""
+        feats = model.encode(x)
+        out = []
+        for u in model.contributions(feats):
+            p = torch.softmax(u + model.head_bias / len(feats), dim=-1)
+            out.append(p.gather(-1, y.unsqueeze(-1)).squeeze(-1).sum(dim=1))
+        return torch.stack(out)
+
     def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
-        """kappa [K, E] from the per-modality confidence in the true class."""
-        with torch.no_grad():
-            feats = model.encode(x)
-            k_mod = len(feats)
-            scores = []
-            for k, u in enumerate(model.contributions(feats)):
-                logits = u + model.head_bias / k_mod
-                p = torch.softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
-                scores.append(p.sum(dim=1))
-            s = torch.stack(scores)  # [K, E]
-            m = model.masks.T.to(s.dtype)
-            ratio = s / ((s * m).sum(0) / m.sum(0)).clamp_min(1e-12)
-            return 1 - torch.tanh(self.alpha * torch.relu(ratio - 1))
+        """kappa [K, E] of :func:`ogm_coefficients` on this batch's scores."""
+        return ogm_coefficients(self.scores(model, x, y), model.masks.T, self.alpha)
 
     def after_backward(self, model, extra, x, y):
         coeff = self.coefficients(model, x, y)
         self.last_coeff = coeff
+        if not self.starts <= self.epoch <= self.ends:
+            return
         if self.gen is None:
             self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
-        for k in range(len(model.config.modality_dims)):
-            for p in (model.enc_weight[k], model.enc_bias[k]):
-                if p.grad is None:
-                    continue
-                shape = (-1,) + (1,) * (p.dim() - 1)
-                g = p.grad * coeff[k].view(shape)
-                if self.noise:
-                    sd = p.grad.flatten(1).std(dim=1).view(shape)
-                    g = g + torch.randn(p.shape, generator=self.gen, device=p.device) * sd
-                p.grad.copy_(g)
+        for k, p in enumerate(model.enc_weight):
+            if p.grad is None:
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            g = p.grad * coeff[k].view(shape)
+            if self.noise:
+                sd = p.grad.flatten(1).std(dim=1).view(shape) + 1e-8
+                g = g + torch.randn(p.shape, generator=self.gen, device=p.device) * sd
+            p.grad.copy_(g * model.masks[:, k].to(g.dtype).view(shape))
+
+
+def ogm_coefficients(scores: Tensor, masks: Tensor, alpha: float) -> Tensor:
+    """OGM-GE's kappa [K, E] from the scores s [K, E] of the modalities each model sees
+    (``masks`` [K, E]): the dominant modality d = argmax_k s_k (the first on a tie) gets
+    1 - tanh(alpha relu(s_d / max_{j != d} s_j)), every other modality 1 (a model on one
+    modality: all 1). For K = 2 this is the official ratio s_d / s_other."""
+    s = scores.masked_fill(~masks, float("-inf"))
+    coeff = torch.ones_like(scores)
+    if s.shape[0] < 2:
+        return coeff
+    dominant = s.argmax(dim=0)  # the first maximum on a tie
+    others = s.scatter(0, dominant[None], float("-inf"))
+    ratio = s.gather(0, dominant[None])[0] / others.max(dim=0).values
+    kappa = 1 - torch.tanh(alpha * torch.relu(ratio))
+    several = masks.sum(dim=0) >= 2
+    cols = several.nonzero().squeeze(1)
+    coeff[dominant[cols], cols] = kappa[cols].to(coeff.dtype)
+    return coeff
 
 
 @METHODS.register("ume")

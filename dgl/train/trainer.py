@@ -276,6 +276,7 @@ class _StackRun:
     def train_epoch(self, epoch: int) -> bool:
         """One pass over every active model's training rows in its own order; False when
         every model has diverged and left the stack."""
+        self.method.start_epoch(epoch)
         order = torch.stack([torch.randperm(self.n_train, generator=g) for g in self.gens])
         order = self.data.train_idx.gather(1, order.to(self.device))
         for start in range(0, self.n_train, self.cfg.batch_size):
