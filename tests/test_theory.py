@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from dgl.studies.latent import EtaConfig
-from dgl.studies.theory import (crossover_table, fraction_metrics, fraction_rows, gamma_table,
+from dgl.studies.common import fraction_rows
+from dgl.studies.theory import (crossover_table, fraction_metrics, gamma_table,
                                 nested_pairs)
 from dgl.train.heads import ols_expected_mse
 from synth import make_law

@@ -1,9 +1,10 @@
 """Is the default study's cost linear in its grid? Run it at fractions of the grid and time it.
 
 The grid is what the study trains: Huang cells (overlaps x encoders x seeds x subsets),
-imbalance stacks (settings x overlaps x seeds x variants, K models for ``unimodal``) and theory
-stacks (tasks x encoders x overlaps x fractions x seeds x subsets). A scaled config keeps the
-first seeds and evenly spaced overlaps of each study (and settings of the imbalance study),
+main-study stacks (regimes x fractions x overlaps x seeds x variant points, K models for
+``unimodal``) and theory stacks (tasks x encoders x overlaps x fractions x seeds x subsets). A
+scaled config keeps the first seeds and evenly spaced overlaps of each study (and regimes of
+the main study),
 the counts chosen so that the product of the kept shares is closest to the target fraction
 (at least two seeds: the tables report intervals across seeds); every other knob, sample
 sizes, sample-size fractions and epochs included, is unchanged. The
@@ -35,7 +36,7 @@ import polars as pl
 import yaml
 
 from dgl.pipeline.io import write_csv, write_text
-from dgl.studies.imbalance import expand_variants
+from dgl.studies.main import MainStudy
 from dgl.studies.theory import Theory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +46,16 @@ def count_models(cfg: dict) -> dict[str, int]:
     """Models trained by each study of a config."""
     h = cfg["huang2021"]
     huang = len(h["overlaps"]) * len(h["encoders"]) * len(h["seeds"]) * len(h["subsets"])
-    im = cfg["imbalance"]
+    ms = MainStudy.from_config(cfg["main"])
     per_dataset = sum(
-        sum(len(snr) if v.method == "unimodal" else 1 for v in expand_variants(im["variants"]))
-        for snr in im["settings"].values())
-    imbalance = per_dataset * len(im["overlaps"]) * len(im["seeds"])
+        sum(len(ms.regime_law(r).build(overlap=0.0).modality_dims) if v.method == "unimodal"
+            else 1 for v in ms.variants) for r in ms.regimes)
+    main = per_dataset * len(ms.overlaps) * len(ms.seeds) * len(ms.fractions)
     th = Theory.from_config(cfg["theory"])
     k = th.n_modalities()
     per = len(th.overlaps) * len(th.fractions) * len(th.seeds)
     theory = per * sum(len(th.tasks[t].encoders) * (2 ** k[t] - 1) for t in th.tasks)
-    return {"huang2021": huang, "imbalance": imbalance, "theory": theory}
+    return {"huang2021": huang, "main": main, "theory": theory}
 
 
 def _spread(values: list, n: int) -> list:
@@ -78,7 +79,7 @@ def _choose(sizes: list[int], minima: list[int], fraction: float) -> tuple[int, 
 #: Axes thinned per study: (key, minimum kept); seeds first (kept longest on ties).
 AXES = {
     "huang2021": [("seeds", 2), ("overlaps", 1)],
-    "imbalance": [("seeds", 2), ("overlaps", 1), ("settings", 1)],
+    "main": [("seeds", 2), ("overlaps", 1), ("regimes", 1)],
     "theory": [("seeds", 2), ("overlaps", 1)],  # not the sample-size fractions: unequal costs
 }
 

@@ -24,7 +24,7 @@ import jsonschema
 import yaml
 
 from dgl.studies.huang2021 import Huang2021
-from dgl.studies.imbalance import expand_variants
+from dgl.studies.main import expand_variants
 from dgl.train.methods import METHODS, make_method
 from dgl.train.models import ENCODERS, FUSIONS
 from dgl.train.trainer import DEVICES, OPTIMIZERS
@@ -181,12 +181,16 @@ def _ground_truth_errors(config: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-def _imbalance_errors(config: Mapping[str, Any]) -> list[str]:
-    section = config["imbalance"]
+def _main_errors(config: Mapping[str, Any]) -> list[str]:
+    section = config["main"]
     law, errors = LawSpec.from_config(section["law"]), []
-    for name, snr in section["settings"].items():
-        errors += _law_errors("imbalance.law", law, "classification", f" (with settings.{name})",
-                              snr=list(snr), overlap=section["overlaps"][0])
+    for name, knobs in section["regimes"].items():
+        errors += _law_errors("main.law", law, "classification", f" (with regimes.{name})",
+                              **dict(knobs), overlap=section["overlaps"][0])
+    methods = {spec["method"] for spec in section["variants"].values()}
+    if not {"joint", "unimodal"} <= methods:
+        errors.append("config key main.variants: needs a 'joint' and a 'unimodal' variant (the "
+                      f"laziness table compares them); got methods {sorted(methods)}")
     refused: set[str] = set()
     for point in expand_variants(section["variants"]):
         if point.variant in refused:
@@ -195,7 +199,7 @@ def _imbalance_errors(config: Mapping[str, Any]) -> list[str]:
             make_method(point.method, **point.options)
         except (TypeError, ValueError) as err:
             refused.add(point.variant)
-            errors.append(f"config key imbalance.variants.{point.variant}: method "
+            errors.append(f"config key main.variants.{point.variant}: method "
                           f"{point.method!r} refuses options {dict(point.options)}: {err}. "
                           "Allowed: the options its class in dgl.train.methods takes.")
     return errors
@@ -219,7 +223,7 @@ def _theory_errors(config: Mapping[str, Any]) -> list[str]:
 
 def cross_field_errors(config: Mapping[str, Any]) -> list[str]:
     """Checks a JSON schema cannot express (run after the schema passed)."""
-    return [message for check in (_huang2021_errors, _ground_truth_errors, _imbalance_errors,
+    return [message for check in (_huang2021_errors, _ground_truth_errors, _main_errors,
                                   _theory_errors) for message in check(config)]
 
 

@@ -80,27 +80,27 @@ def pid_vs_overlap_figure(pid: pl.DataFrame) -> Figure:
     return fig
 
 
-def gradient_ratio_figure(gradients: pl.DataFrame, sweep: pl.DataFrame,
+def gradient_ratio_figure(gradients: pl.DataFrame, chosen: pl.DataFrame,
                           overlap: float | None = None) -> Figure:
     """|g_multi| / |g_uni| per encoder over training (fraction of steps, 20 bins, mean over
-    seeds), for the options chosen on validation; rows: settings, columns: methods that use
-    the shared head; one line per modality. ``overlap``: which rho to show (default: the middle
-    of those present)."""
-    chosen = sweep.filter(pl.col("chosen")).select("setting", "overlap", "tag")
-    g = gradients.join(chosen, on=["setting", "overlap", "tag"], how="semi")
+    seeds), for the points chosen on validation (``chosen``: regime, overlap, tag); rows:
+    regimes, columns: methods that train the shared head; one line per modality.
+    ``overlap``: which rho to show (default: the middle of those present)."""
+    keys = ["regime", "overlap", "tag"]
+    g = gradients.join(chosen.select(keys).unique(), on=keys, how="semi")
     rhos = sorted(g["overlap"].unique())
     rho = overlap if overlap is not None else rhos[len(rhos) // 2]
     g = g.filter(pl.col("overlap") == rho).with_columns(
         (pl.col("g_multi") / pl.col("g_uni")).alias("ratio"),
         (pl.col("progress") * 20).floor().clip(0, 19).alias("bin"))
     methods = [m for m in ("joint", "dgl", "dgl_pid", "ogm_ge") if m in set(g["variant"])]
-    settings = list(g["setting"].unique(maintain_order=True))
+    settings = list(g["regime"].unique(maintain_order=True))
     fig, axes = plt.subplots(len(settings), len(methods), squeeze=False, sharex=True,
                              sharey=True, figsize=(3.0 * len(methods), 2.5 * len(settings)))
     for i, setting in enumerate(settings):
         for j, method in enumerate(methods):
             ax = axes[i][j]
-            sel = g.filter((pl.col("setting") == setting) & (pl.col("variant") == method))
+            sel = g.filter((pl.col("regime") == setting) & (pl.col("variant") == method))
             for m in sorted(sel["modality"].unique()):
                 curve = (sel.filter(pl.col("modality") == m).group_by("bin")
                          .agg(pl.col("ratio").mean()).sort("bin"))
@@ -207,3 +207,80 @@ def gamma_figure(runs: pl.DataFrame, gamma: pl.DataFrame) -> Figure:
         ax.set_yscale("symlog", linthresh=1e-3)
         _panel_labels(ax, task, enc, rho, "γ_S(M, N)")
     return _legends_and_layout(fig, axes)
+
+
+def main_curves_figure(methods: pl.DataFrame) -> Figure:
+    """The main study against sample size: per regime, the weak modality's eta (nats) and the
+    fused test accuracy (mean over seeds) against the training rows n (log scale), one line
+    per method, one column per overlap; the exact Bayes accuracy of all modalities dashed."""
+    regimes = methods["regime"].unique(maintain_order=True).to_list()
+    overlaps = sorted(methods["overlap"].unique().to_list())
+    rows_ = sorted(methods["row"].unique().to_list())
+    colours = dict(zip(rows_, plt.cm.tab10.colors))
+    n_rows = 2 * len(regimes)
+    fig, axes = plt.subplots(n_rows, len(overlaps), figsize=(3.0 * len(overlaps), 2.5 * n_rows),
+                             squeeze=False, sharex=True)
+    for r, regime in enumerate(regimes):
+        for j, rho in enumerate(overlaps):
+            sel = methods.filter((pl.col("regime") == regime) & (pl.col("overlap") == rho))
+            for i, (column, label) in enumerate((("weak_eta", "weak-modality eta (nats)"),
+                                                 ("fused_acc", "fused test accuracy"))):
+                ax = axes[2 * r + i, j]
+                for row in rows_:
+                    line = sel.filter(pl.col("row") == row).sort("n_train")
+                    if line.height and line[column].drop_nulls().len():
+                        ax.plot(line["n_train"], line[column], "o-", ms=3, lw=1,
+                                color=colours[row], label=row)
+                if column == "fused_acc" and sel.height:
+                    ax.axhline(sel["bayes_acc_all"][0], color="k", ls="--", lw=0.8)
+                ax.set_xscale("log")
+                ax.set_title(f"{regime}, ρ = {rho:g}", fontsize=9)
+                _label_edges(ax, 2 * r + i, j, n_rows, "training rows n", label)
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def main_heatmap_figure(pairs: pl.DataFrame) -> Figure:
+    """Paired differences A - B over overlap x sample size, one panel per (comparison,
+    measure) and regime: colour and number the mean difference (accuracy in points, eta in
+    nats), a box where its 95 % t interval excludes 0."""
+    combos = pairs.select("comparison", "measure").unique(maintain_order=True).rows()
+    regimes = pairs["regime"].unique(maintain_order=True).to_list()
+    fig, axes = plt.subplots(len(combos), len(regimes), squeeze=False,
+                             figsize=(4.2 * len(regimes), 2.4 * len(combos)))
+    for i, (name, measure) in enumerate(combos):
+        for j, regime in enumerate(regimes):
+            ax = axes[i, j]
+            sel = pairs.filter((pl.col("comparison") == name) & (pl.col("measure") == measure)
+                               & (pl.col("regime") == regime))
+            overlaps = sorted(sel["overlap"].unique().to_list())
+            sizes = sorted(sel["n_train"].unique().to_list())
+            scale = 100.0 if measure == "fused_acc" else 1.0
+            grid = [[None] * len(sizes) for _ in overlaps]
+            for r in sel.iter_rows(named=True):
+                grid[overlaps.index(r["overlap"])][sizes.index(r["n_train"])] = r
+            values = [[(c["diff"] * scale if c else float("nan")) for c in row] for row in grid]
+            bound = max([abs(v) for row in values for v in row if v == v] or [1.0]) or 1.0
+            cmap = "RdBu" if measure == "fused_acc" else "RdBu_r"
+            ax.imshow(values, cmap=cmap, vmin=-bound, vmax=bound, aspect="auto", origin="lower")
+            for a, row in enumerate(grid):
+                for b, cell in enumerate(row):
+                    if cell is None:
+                        continue
+                    ax.text(b, a, f"{cell['diff'] * scale:+.2f}", ha="center", va="center",
+                            fontsize=7, fontweight="bold" if cell["verdict"] != "within noise"
+                            else "normal")
+                    if cell["verdict"] != "within noise":
+                        ax.add_patch(plt.Rectangle((b - 0.5, a - 0.5), 1, 1, fill=False, lw=1.2))
+            ax.set_xticks(range(len(sizes)), [str(s) for s in sizes], fontsize=7)
+            ax.set_yticks(range(len(overlaps)), [f"{o:g}" for o in overlaps], fontsize=7)
+            unit = "points" if measure == "fused_acc" else "nats"
+            ax.set_title(f"{regime}: {name}, {measure} ({unit})", fontsize=8)
+            if i == len(combos) - 1:
+                ax.set_xlabel("training rows n")
+            if j == 0:
+                ax.set_ylabel("overlap ρ")
+    fig.tight_layout()
+    return fig

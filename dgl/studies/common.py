@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from dgl.train.models import ModelConfig
@@ -50,6 +51,16 @@ class Cell:
 
     name: str
     datasets: tuple[str, ...]
+
+
+def fraction_rows(splits: Splits, fraction: float) -> tuple[np.ndarray, Splits]:
+    """The rows a fraction trains on (the first round(f n_max), n_max = splits.n_train,
+    nested; a share val_fraction of them, at least one, for validation) followed by the
+    splits.n_test fresh evaluation rows, and their split."""
+    n_max, n_eval = splits.n_train, splits.n_test
+    n = max(2, int(round(fraction * n_max)))
+    n_val = max(1, int(round(splits.val_fraction * n)))
+    return np.r_[0:n, n_max : n_max + n_eval], Splits(n, n_eval, n_val / n)
 
 
 def splits_from_config(section: Mapping[str, Any]) -> Splits:

@@ -153,4 +153,3 @@ def ground_truth_markdown(subsets: pl.DataFrame, pid: pl.DataFrame, regression: 
     return "\n".join(lines) + "\n"
 
 
-# --- the imbalance study ------------------------------------------------------------------

@@ -113,12 +113,17 @@ def fresh_chunks(laws: Mapping[float, Any], keys: Sequence[tuple[float, int]], n
 def _fresh_split(laws, keys, group: list[int], cfg: EtaConfig
                  ) -> Iterator[tuple[str, torch.Tensor, np.ndarray]]:
     """The fresh rows of every model (dataset ``group[e]`` of ``keys``), chunk by chunk,
-    labelled 'fit' (the first ``fit_rows``) or 'val' (the ``val_rows`` after them)."""
+    labelled 'fit' (the first ``fit_rows``) or 'val' (the ``val_rows`` after them). Only the
+    datasets the group reads are drawn (each from its own stream: the same rows whichever
+    models are grouped together)."""
+    needed = sorted(set(group))
+    where = [needed.index(g) for g in group]
     done = 0
-    for x, y in fresh_chunks(laws, keys, cfg.fit_rows + cfg.val_rows, cfg.chunk):
+    for x, y in fresh_chunks(laws, [keys[g] for g in needed], cfg.fit_rows + cfg.val_rows,
+                             cfg.chunk):
         cut = min(x.shape[1], max(0, cfg.fit_rows - done))
         done += x.shape[1]
-        x, y = x[group], y[group]
+        x, y = x[where], y[where]
         if cut:
             yield "fit", torch.as_tensor(x[:, :cut]), y[:, :cut]
         if cut < x.shape[1]:

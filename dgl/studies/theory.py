@@ -35,7 +35,8 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import frame_markdown
-from dgl.studies.common import (Cell, DatasetSpec, diverged_count, metrics_frame, model_config,
+from dgl.studies.common import (Cell, DatasetSpec, diverged_count, fraction_rows, metrics_frame,
+                                model_config,
                                 ok_count, overlap_name, splits_from_config, train_from_config,
                                 training_columns, unconverged_count, with_status)
 from dgl.studies.latent import EtaConfig, classification_head_risks
@@ -131,16 +132,6 @@ class Theory:
 
     def fraction_rows(self, fraction: float) -> tuple[np.ndarray, Splits]:
         return fraction_rows(self.splits, fraction)
-
-
-def fraction_rows(splits: Splits, fraction: float) -> tuple[np.ndarray, Splits]:
-    """The rows a fraction trains on (the first round(f n_max), n_max = splits.n_train,
-    nested; a share val_fraction of them, at least one, for validation) followed by the
-    splits.n_test fresh evaluation rows, and their split."""
-    n_max, n_eval = splits.n_train, splits.n_test
-    n = max(2, int(round(fraction * n_max)))
-    n_val = max(1, int(round(splits.val_fraction * n)))
-    return np.r_[0:n, n_max : n_max + n_eval], Splits(n, n_eval, n_val / n)
 
 
 def _dataset(task: str, overlap: float) -> str:

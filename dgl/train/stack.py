@@ -48,7 +48,11 @@ class StackPlan:
     'order', subset_e, tag). ``variant`` is the method variant the tables show it as;
     ``fraction`` the share of the study's training rows it sees (the theory study's sample-size
     axis; 1 elsewhere); ``splits`` the rows of each dataset it trains on (fit, then
-    validation) and is tested on.
+    validation) and is tested on. ``pair_tag``, when set, replaces (tag, subset) in the
+    seeds: model e is then initialised from derive_seed(seed_e, 'init', pair_tag) and
+    shuffled by derive_seed(seed_e, 'order', pair_tag), so every method, subset and stack of
+    a seed that shares the pair tag starts from the same parameters (every modality's encoder
+    is drawn whatever the subset) and sees its rows in the same order (paired comparisons).
     """
 
     task: str
@@ -61,6 +65,7 @@ class StackPlan:
     options: Mapping[str, Any] = field(default_factory=dict)
     variant: str = "joint"
     fraction: float = 1.0
+    pair_tag: str = ""
 
     def masks(self) -> Tensor:
         """[E, K] booleans: model e sees the modalities of its subset."""
@@ -68,6 +73,8 @@ class StackPlan:
 
     def seeds(self, stream: str) -> tuple[int, ...]:
         """Per-model seeds of a random stream ('init' or 'order')."""
+        if self.pair_tag:
+            return tuple(derive_seed(s.seed, stream, self.pair_tag) for s in self.specs)
         return tuple(derive_seed(s.seed, stream, s.subset, self.tag) for s in self.specs)
 
     def method_options(self) -> dict[str, Any]:
@@ -84,7 +91,7 @@ class StackPlan:
                 "specs": [asdict(s) for s in self.specs], "splits": asdict(self.splits),
                 "train": asdict(self.train), "tag": self.tag, "method": self.method,
                 "options": dict(self.options), "variant": self.variant,
-                "fraction": self.fraction}
+                "fraction": self.fraction, "pair_tag": self.pair_tag}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> StackPlan:
@@ -92,7 +99,8 @@ class StackPlan:
                    specs=tuple(CellSpec(**s) for s in state["specs"]),
                    splits=Splits(**state["splits"]), train=TrainConfig(**state["train"]),
                    tag=state["tag"], method=state["method"], options=dict(state["options"]),
-                   variant=state["variant"], fraction=state["fraction"])
+                   variant=state["variant"], fraction=state["fraction"],
+                   pair_tag=state.get("pair_tag", ""))
 
 
 @dataclass(frozen=True)

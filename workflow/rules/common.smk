@@ -14,7 +14,7 @@ import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.config import check_config
 from dgl.studies.ground_truth import GroundTruth
 from dgl.studies.huang2021 import Huang2021
-from dgl.studies.imbalance import Imbalance
+from dgl.studies.main import MainStudy
 from dgl.studies.theory import Theory, truth_job_name as theory_truth_job
 from dgl.train.models import ENCODERS
 
@@ -32,10 +32,10 @@ os.environ.setdefault("MPLCONFIGDIR", str(Path(WORK).resolve() / ".cache" / "mat
 TRUTH = GroundTruth.from_config(config["ground_truth"])
 STUDIES = {
     "huang2021": Huang2021.from_config(config["huang2021"]),
-    "imbalance": Imbalance.from_config(config["imbalance"]),
+    "main": MainStudy.from_config(config["main"]),
     "theory": Theory.from_config(config["theory"]),
 }
-HUANG, IMB, THEORY = STUDIES["huang2021"], STUDIES["imbalance"], STUDIES["theory"]
+HUANG, MAIN, THEORY = STUDIES["huang2021"], STUDIES["main"], STUDIES["theory"]
 #: study -> data file name -> DatasetSpec; study -> cell name -> cell
 DATASETS = {s: {d.name: d for d in study.datasets()} for s, study in STUDIES.items()}
 CELLS = {s: {c.name: c for c in study.cells()} for s, study in STUDIES.items()}
@@ -43,7 +43,7 @@ CELLS = {s: {c.name: c for c in study.cells()} for s, study in STUDIES.items()}
 TRUTH_JOBS = {
     job.name: job
     for job in TRUTH.truth_jobs()
-    + IMB.truth_jobs(TRUTH.seed, TRUTH.max_samples)
+    + MAIN.truth_jobs(TRUTH.seed, TRUTH.max_samples)
     + THEORY.truth_jobs(TRUTH.seed, TRUTH.max_samples)
 }
 
@@ -78,12 +78,9 @@ def cell_inputs(wildcards):
 
 
 def evaluation_extra(wildcards):
-    """Tables an evaluation job reads besides its data and runs: the imbalance study's sweep
-    table (which variant points get probes), the theory classification cells' exact Bayes
-    values."""
+    """Tables an evaluation job reads besides its data and runs: the theory classification
+    cells' exact Bayes values."""
     cell = CELLS[wildcards.study][wildcards.cell]
-    if wildcards.study == "imbalance":
-        return [f"{WORK}/imbalance/sweep.csv"]
     if wildcards.study == "theory" and cell.kind == "classification":
         return [truth_path(theory_truth_job(cell.task, cell.overlap))]
     return []
@@ -121,15 +118,24 @@ def ground_truth_outputs():
     ]
 
 
-def imbalance_outputs():
-    return [
-        f"{RESULTS}/tables/imbalance.csv",
-        f"{RESULTS}/tables/imbalance.md",
-        f"{RESULTS}/tables/imbalance_sweep.csv",
-        f"{RESULTS}/tables/gradients.csv",
-        f"{RESULTS}/tables/gradients.md",
-        f"{RESULTS}/figures/gradient_ratio.png",
-    ]
+MAIN_TABLES = ["main_laziness", "main_methods", "main_paired", "main_pid_prediction",
+               "gradients"]
+
+
+def main_top_cells():
+    """The main study's cells at the largest fraction (they record gradient norms)."""
+    return [name for name, cell in CELLS["main"].items()
+            if cell.fraction == max(MAIN.fractions)]
+
+
+def main_outputs():
+    return (
+        [f"{RESULTS}/tables/{t}.csv" for t in MAIN_TABLES]
+        + [f"{RESULTS}/tables/main.md", f"{RESULTS}/tables/gradients.md",
+           f"{RESULTS}/tables/main_runs.csv"]
+        + [f"{RESULTS}/figures/{f}.png" for f in ("main_curves", "main_heatmap",
+                                                  "gradient_ratio")]
+    )
 
 
 def theory_outputs():
@@ -145,7 +151,7 @@ def theory_outputs():
 def output_studies():
     """Output file -> the study that made it ('ground_truth' trains nothing)."""
     parts = {"huang2021": huang2021_outputs(), "ground_truth": ground_truth_outputs(),
-             "imbalance": imbalance_outputs(), "theory": theory_outputs()}
+             "main": main_outputs(), "theory": theory_outputs()}
     return {path: study for study, paths in parts.items() for path in paths}
 
 

@@ -58,7 +58,7 @@ rule results_readme:
     input:
         huang=f"{RESULTS}/tables/huang_table4.csv",
         truth=f"{RESULTS}/tables/ground_truth.md",
-        imbalance=f"{RESULTS}/tables/imbalance.md",
+        main=f"{RESULTS}/tables/main.md",
         gradients=f"{RESULTS}/tables/gradients.md",
         theory=[f"{RESULTS}/tables/{t}.md" for t in THEORY_TABLES],
         figures=[p for p in all_outputs() if p.endswith(".png")],

@@ -2,8 +2,8 @@
 # models; see each study's `cells()`), then its per-model metrics.
 
 #: Peak resident memory of each study's jobs, measured on the default study, rounded up (MB).
-TRAIN_MEM_MB = {"huang2021": 1500, "imbalance": 1000, "theory": 1500}
-EVALUATE_MEM_MB = {"huang2021": 6000, "imbalance": 3000, "theory": 10000}
+TRAIN_MEM_MB = {"huang2021": 1500, "main": 2000, "theory": 1500}
+EVALUATE_MEM_MB = {"huang2021": 6000, "main": 4000, "theory": 10000}
 
 
 rule train:
