@@ -11,19 +11,19 @@ SMALL = yaml.safe_load((Path(__file__).parent / "config" / "small.yaml").read_te
 
 
 def test_model_count_of_the_small_config_by_hand():
-    # Huang: 3 overlaps x 2 encoders x 3 seeds x 3 subsets. Imbalance, per dataset: k2 has
-    # unimodal 2 + joint + dgl x2 (alpha sweep) + dgl_pid + ogm_ge + ume = 8, k3 has 9; x 2
-    # overlaps x 2 seeds. Theory: 2 overlaps x 3 fractions x 3 seeds x (2 encoders x 3 subsets
+    # Huang: 3 overlaps x 2 encoders x 3 seeds x 3 subsets. Main, per dataset and fraction:
+    # unimodal 2 + joint + dgl x2 (alpha sweep) + dgl_pid + ogm_ge + ume = 8 per regime, 2
+    # regimes; x 2 overlaps x 2 seeds x 2 fractions. Theory: 2 overlaps x 3 fractions x 3 seeds x (2 encoders x 3 subsets
     # of K=2 regression + 1 encoder x 3 subsets of K=2 classification + 1 encoder x 3 subsets of
     # the K=2 reversal task).
-    assert count_models(SMALL) == {"huang2021": 54, "imbalance": 68, "theory": 216}
+    assert count_models(SMALL) == {"huang2021": 54, "main": 128, "theory": 216}
 
 
 def test_scaled_config_thins_only_the_grid():
     full = sum(count_models(SMALL).values())
     assert scaled_config(SMALL, 1.0) == SMALL
     half = scaled_config(SMALL, 0.5)
-    for study in ("huang2021", "imbalance", "theory"):
+    for study in ("huang2021", "main", "theory"):
         assert len(half[study]["seeds"]) >= 2
         assert set(half[study]["overlaps"]) <= set(SMALL[study]["overlaps"])
         assert half[study]["seeds"] == SMALL[study]["seeds"][: len(half[study]["seeds"])]

@@ -1,3 +1,4 @@
+import numpy as np
 import polars as pl
 import pytest
 
@@ -45,36 +46,88 @@ def test_paper_setting():
     assert not is_huang2021_setting(3, 100, 7000, 3000)
 
 
-def test_imbalance_selection_and_table_count_diverged_models():
-    """A sweep point whose models all diverged is never chosen; a chosen variant with one
-    diverged seed averages the others and reports the count."""
-    from dgl.studies.imbalance import chosen_rows, imbalance_table, sweep_table
-
+def _main_rows(effect_at: dict[float, float], seeds=range(4)) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per-(model, part) rows of the main study for one regime and fraction: joint, dgl,
+    dgl_pid, unimodal_m2 and random, with the weak modality's (2) head CE of dgl_pid below
+    dgl's by ``effect_at[overlap]`` (plus a seed-dependent wobble)."""
     rows = []
-    for tag, alpha_acc in (("dgl_alpha1", 0.70), ("dgl_alpha8", None)):
-        for seed in range(3):
-            bad = alpha_acc is None or (tag == "dgl_alpha1" and seed == 2)
-            for modality in (1, 2):
-                rows.append({"setting": "s", "overlap": 0.0, "variant": "dgl", "tag": tag,
-                             "options": "{}", "method": "dgl", "seed": seed, "subset": "1+2",
-                             "modality": modality, "status": "diverged" if bad else "ok",
-                             "val_acc": None if bad else alpha_acc + 0.01 * seed,
-                             "test_acc": None if bad else 0.6,
-                             "converged": not bad,
-                             "probe_acc": None if bad else 0.5 + 0.1 * modality,
-                             "probe_ce": None if bad else 1.0,
-                             "probe_acc_train": None if bad else 0.45 + 0.1 * modality,
-                             "probe_check": None if bad else "ok"})
-    metrics = pl.DataFrame(rows, infer_schema_length=None)
-    sweep = sweep_table(metrics)
-    chosen = chosen_rows(metrics, sweep)
-    assert set(chosen["tag"]) == {"dgl_alpha1"}
-    assert sweep.filter(pl.col("tag") == "dgl_alpha8")["n_diverged"][0] == 3
-    truth = pl.DataFrame({"setting": ["s"] * 3, "overlap": [0.0] * 3, "subset": ["1", "2", "1+2"],
-                          "bayes_accuracy": [0.8, 0.7, 0.9], "bayes_accuracy_hw95": [0.001] * 3,
-                          "bayes_cross_entropy": [0.5, 0.6, 0.3]})
-    table = imbalance_table(chosen, truth)
-    assert table["n_seeds"].to_list() == [2, 2] and table["n_diverged"].to_list() == [1, 1]
-    assert table["probe_acc"].to_list() == pytest.approx([0.6, 0.7])
-    assert table["probe_acc_train"].to_list() == pytest.approx([0.55, 0.65])
-    assert table["n_unconverged"].to_list() == [0, 0]
+    for rho in effect_at:
+        for seed in seeds:
+            for variant, method, subset in (("joint", "joint", "1+2"), ("dgl", "dgl", "1+2"),
+                                            ("dgl_pid", "dgl_pid", "1+2"),
+                                            ("unimodal", "unimodal", "2"),
+                                            ("random", "joint", "1+2")):
+                ce = {"joint": 1.0, "dgl": 0.9, "random": 2.0, "unimodal": 0.8,
+                      "dgl_pid": 0.9 - effect_at[rho]}[variant] + 0.01 * seed * (variant == "dgl_pid")
+                acc = {"joint": 0.50, "dgl": 0.55, "random": 0.2, "unimodal": 0.60,
+                       "dgl_pid": 0.56}[variant] + 0.001 * seed
+                for part in ([2] if subset == "2" else [0, 1, 2]):
+                    rows.append({"regime": "lazy", "fraction": 1.0, "n_train": 100,
+                                 "overlap": rho, "seed": seed, "variant": variant,
+                                 "tag": variant, "method": method, "subset": subset,
+                                 "part": part, "chosen": True, "status": "ok",
+                                 "converged": True, "val_acc": acc, "test_acc": acc,
+                                 "test_ce": ce, "head_acc": acc if part == 2 else 0.9,
+                                 "head_ce": ce if part == 2 else 0.2, "head_check": "ok"})
+    truth = pl.DataFrame({"setting": ["lazy"] * 3 * len(effect_at),
+                          "overlap": [r for r in effect_at for _ in range(3)],
+                          "subset": ["1", "2", "1+2"] * len(effect_at),
+                          "bayes_accuracy": [0.99, 0.6, 0.995] * len(effect_at),
+                          "bayes_cross_entropy": [0.05, 0.7, 0.03] * len(effect_at)})
+    return pl.DataFrame(rows, infer_schema_length=None), truth
+
+
+def test_main_tables_against_hand_computed_differences():
+    from dgl.studies.main import (chosen_models, laziness_table, methods_table, paired_table,
+                                  weak_modalities)
+
+    metrics, truth = _main_rows({0.0: 0.2, 1.0: 0.0})
+    chosen = chosen_models(metrics)
+    assert weak_modalities(truth) == {"lazy": 2}
+    lazy = laziness_table(chosen, truth).filter(pl.col("modality") == 2)
+    # unimodal 0.60 + 0.001 s, joint 0.50 + 0.001 s: a gap of exactly 0.10 at every seed
+    assert lazy["gap"].to_list() == pytest.approx([0.10, 0.10])
+    assert lazy["headroom"].to_list() == pytest.approx([0.40, 0.40])
+    methods = methods_table(chosen, truth)
+    dgl = methods.filter((pl.col("row") == "dgl") & (pl.col("overlap") == 0.0))
+    assert dgl["weak_eta"][0] == pytest.approx(0.9 - 0.03)  # head CE - Bayes CE of all
+    assert dgl["fused_eta"][0] == pytest.approx(0.2 - 0.03)
+    pairs = paired_table(chosen, truth)
+    eta = pairs.filter((pl.col("comparison") == "dgl_pid - dgl") & (pl.col("measure") == "weak_eta"))
+    # per seed: -0.2 + 0.01 s at rho 0 (s = 0..3): mean -0.185, t interval with 3 df
+    from scipy import stats
+    d = np.array([-0.2 + 0.01 * s for s in range(4)])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    row = eta.filter(pl.col("overlap") == 0.0).row(0, named=True)
+    assert (row["diff"], row["lo"], row["hi"]) == pytest.approx((d.mean(), d.mean() - half,
+                                                                 d.mean() + half))
+    assert row["verdict"] == "A better"  # lower eta is better
+    acc = pairs.filter((pl.col("comparison") == "dgl - joint") & (pl.col("measure") == "fused_acc"))
+    assert acc["diff"].to_list() == pytest.approx([0.05, 0.05]) and set(acc["verdict"]) == {"A better"}
+
+
+def test_pid_prediction_can_hold_and_can_fail():
+    from dgl.studies.main import chosen_models, pid_prediction
+
+    held, truth = _main_rows({0.0: 0.2, 1.0: 0.0})
+    assert pid_prediction(chosen_models(held), truth)["verdict"].to_list() == ["held"]
+    against, truth = _main_rows({0.0: 0.0, 1.0: 0.2})
+    assert pid_prediction(chosen_models(against), truth)["verdict"].to_list() == ["contradicted"]
+
+
+def test_main_choice_never_takes_a_diverged_point():
+    from dgl.studies.main import choose_points
+
+    class Stack:  # what choose_points reads of a trained stack
+        def __init__(self, tag, diverged):
+            from dgl.train.stack import CellSpec
+            self.plan = type("P", (), {"tag": tag, "variant": "dgl",
+                                       "specs": (CellSpec(0.0, 0, "1+2"), CellSpec(0.0, 1, "1+2"))})
+            self.diverged = diverged
+
+    stacks = [Stack("dgl_alpha1", (False, False)), Stack("dgl_alpha4", (True, True)),
+              Stack("dgl_alpha8", (False, False))]
+    fused = {"dgl_alpha1": {"val_acc": np.array([0.5, 0.6])},
+             "dgl_alpha4": {"val_acc": np.array([0.9, 0.9])},
+             "dgl_alpha8": {"val_acc": np.array([0.6, 0.5])}}
+    assert choose_points(stacks, fused) == {("dgl_alpha1", 0.0)}  # tie: the first point

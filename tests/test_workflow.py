@@ -93,30 +93,35 @@ def test_ground_truth_tables(small_run: Path):
 
 
 @pytest.mark.workflow
-def test_imbalance_tables(small_run: Path):
-    text = {"setting": pl.String, "row": pl.String, "chosen_tag": pl.String}
-    table = pl.read_csv(small_run / "results/tables/imbalance.csv", schema_overrides=text)
-    # settings k2 (2 modalities) and k3 (3), overlaps 0 and 1; rows: 5 shared-model methods
-    # (one row per modality) + one unimodal row per modality
-    assert table.height == 2 * (5 * 2 + 2) + 2 * (5 * 3 + 3)
-    assert set(table["row"]) == {"joint", "dgl", "dgl_pid", "ogm_ge", "ume", "unimodal_m1",
-                                 "unimodal_m2", "unimodal_m3"}
-    assert (table["n_seeds"] == 2).all()
-    # a linear probe cannot beat the modality's Bayes accuracy beyond test noise (1000 rows)
-    assert (table["probe_acc"] <= table["bayes_acc_modality"] + 0.05).all()
-    assert (table["fused_test_acc"] <= table["bayes_acc_all"] + 0.05).all()
-    sweep = pl.read_csv(small_run / "results/tables/imbalance_sweep.csv", schema_overrides={
-        "setting": pl.String, "variant": pl.String, "tag": pl.String, "options": pl.String})
-    per_group = sweep.group_by("setting", "overlap", "variant").agg(pl.col("chosen").sum())
-    assert (per_group["chosen"] == 1).all()
-    assert set(sweep.filter(pl.col("variant") == "dgl")["tag"]) == {"dgl_alpha1", "dgl_alpha4"}
-    grads = pl.read_csv(small_run / "results/tables/gradients.csv", schema_overrides={
-        "setting": pl.String, "variant": pl.String})
-    assert {"ratio_start", "ratio_middle", "ratio_end"} <= set(grads.columns)
+def test_main_study_tables(small_run: Path):
+    tables = small_run / "results/tables"
+    text = {"regime": pl.String, "row": pl.String, "chosen_tag": pl.String}
+    methods = pl.read_csv(tables / "main_methods.csv", schema_overrides=text)
+    # 2 regimes x 2 overlaps x 2 fractions; rows: 5 fused methods, 2 unimodal, random
+    assert methods.height == 2 * 2 * 2 * 8
+    assert set(methods["row"]) == {"joint", "dgl", "dgl_pid", "ogm_ge", "ume", "unimodal_m1",
+                                   "unimodal_m2", "random"}
+    assert (methods["n_seeds"] == 2).all() and (methods["n_eta_violations"] == 0).all()
+    # no fused method beats the Bayes accuracy of all modalities beyond test noise (1000 rows)
+    assert (methods["fused_acc"] <= methods["bayes_acc_all"] + 0.05).all()
+    # eta of a trained weak encoder is not below 0 beyond noise (Bayes CE of all modalities)
+    assert (methods["weak_eta"].drop_nulls() > -0.05).all()
+    lazy = pl.read_csv(tables / "main_laziness.csv", schema_overrides={"regime": pl.String})
+    assert lazy.height == 2 * 2 * 2 * 2  # regime x overlap x fraction x modality
+    assert ((lazy["gap_lo"] <= lazy["gap"]) & (lazy["gap"] <= lazy["gap_hi"])).all()
+    assert (lazy["gap"] - (lazy["unimodal_acc"] - lazy["joint_acc"])).abs().max() < 1e-4
+    pairs = pl.read_csv(tables / "main_paired.csv", schema_overrides={"regime": pl.String})
+    assert set(pairs["comparison"]) == {"dgl - joint", "dgl_pid - dgl", "dgl_pid - joint",
+                                        "best fused - best unimodal"}
+    assert set(pairs["verdict"]) <= {"A better", "B better", "within noise"}
+    grads = pl.read_csv(tables / "gradients.csv", schema_overrides={"regime": pl.String,
+                                                                     "variant": pl.String})
+    assert not set(grads["variant"]) & {"unimodal", "ume"}  # equal by construction: left out
     assert (grads["g_uni_end"] > 0).all()
-    md = (small_run / "results/tables/imbalance.md").read_text()
-    assert "dgl minus joint" in md
-    assert (small_run / "results/figures/gradient_ratio.png").stat().st_size > 10_000
+    md = (tables / "main.md").read_text()
+    assert "DGL+PID prediction" in md and "laziness gap" in md
+    for fig in ("main_curves", "main_heatmap", "gradient_ratio"):
+        assert (small_run / f"results/figures/{fig}.png").stat().st_size > 10_000
 
 
 @pytest.mark.workflow

@@ -419,6 +419,8 @@ def laziness_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         rand = part.filter(pl.col("row") == "random")
         uni = part.filter(pl.col("row") == f"unimodal_m{k}")
         joint = part.filter(pl.col("row") == "joint")
+        if not (rand.height and uni.height and joint.height):
+            continue  # no unimodal model on this modality: nothing to compare
         means = [f.group_by(KEYS).agg(pl.col("head_acc").mean().alias(name))
                  for f, name in ((rand, "random_acc"), (uni, "unimodal_acc"),
                                  (joint, "joint_acc"))]
