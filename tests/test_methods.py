@@ -99,6 +99,26 @@ def test_dgl_pid_adaptive_beta_is_larger_for_the_weaker_modality():
     assert off.setup(setup()[0]) is None
 
 
+def test_dgl_pid_beta_follows_the_moving_average_of_the_unimodal_losses():
+    """ema 0.5: Lbar_1 = L_1 (first step), Lbar_t = 0.5 Lbar_{t-1} + 0.5 L_t. Step 1: losses
+    (1, 3) -> beta = (0.5, 1.5); step 2: losses (3, 1) -> Lbar = (2, 2) -> beta = (1, 1) (the
+    instantaneous losses alone would give (1.5, 0.5)); step 3: (3, 1) -> Lbar = (2.5, 1.5) ->
+    beta = (1.25, 0.75). Clipping to [0.9, 1.1] then caps the ratios."""
+    method = make_method("dgl_pid", beta0=1.0, beta_clip=(0.1, 10.0), ema=0.5)
+    masks = torch.ones(1, 2, dtype=torch.bool)
+    steps = [([1.0, 3.0], [0.5, 1.5]), ([3.0, 1.0], [1.0, 1.0]), ([3.0, 1.0], [1.25, 0.75])]
+    for losses, expected in steps:
+        beta = method.betas(torch.tensor(losses)[:, None], masks)
+        torch.testing.assert_close(beta[:, 0], torch.tensor(expected))
+    clipped = make_method("dgl_pid", beta0=2.0, beta_clip=(0.9, 1.1), ema=0.5)
+    for losses, _ in steps:
+        beta = clipped.betas(torch.tensor(losses)[:, None], masks)
+    torch.testing.assert_close(beta[:, 0], torch.tensor([2.2, 1.8]))  # 2 x clip(1.25), clip(0.75)
+    # a model that leaves the stack takes its moving average with it
+    method.keep_models(torch.tensor([0]))
+    assert method.loss_ema.shape == (2, 1)
+
+
 def test_ogm_ge_scales_encoder_weight_gradients_by_its_coefficients():
     model, x, y = setup()
     method = make_method("ogm_ge", alpha=0.8, noise=False)
