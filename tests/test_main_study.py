@@ -45,8 +45,9 @@ def test_regime_bayes_accuracy_matches_monte_carlo_with_scipy_posterior(regime, 
 
 
 def test_lazy_regime_has_a_saturating_strong_and_a_weak_modality():
-    """The premises of the lazy regime, from the exact law: modality 1 alone is near-perfect,
-    modality 2 alone far from it, and the control's strong modality is not saturated."""
+    """The premises of the regimes, from the exact law: modality 1 alone is near-perfect,
+    modality 2 alone far from it, in both (the control only shows modality 2's signal without
+    nuisance dimensions, which changes no Bayes value: they carry no information)."""
     study = MainStudy.from_config(DEFAULT)
     acc = {}
     for regime in ("lazy", "control"):
@@ -54,7 +55,7 @@ def test_lazy_regime_has_a_saturating_strong_and_a_weak_modality():
         acc[regime] = [info.bayes_accuracy for info in classification_information(
             law, [(0,), (1,)], seed=0, halfwidth=0.005, max_samples=100_000)]
     assert acc["lazy"][0] > 0.98 and acc["lazy"][1] < 0.75
-    assert acc["control"][0] < 0.95 and acc["control"][1] < 0.75
+    assert acc["control"] == pytest.approx(acc["lazy"], abs=0.01)
 
 
 def test_every_method_of_a_seed_shares_data_initialisation_and_order():
