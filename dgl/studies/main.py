@@ -629,44 +629,43 @@ def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame
         f"{int(methods['n_diverged'].sum())}; eta estimates above the model's own risk "
         f"beyond noise: {int(methods['n_eta_violations'].sum())}.", "",
         "## Findings", "", *laziness_findings(lazy, weak), *paired_findings(pairs),
-        *pid_findings(pred), ""]
-    lines += ["## Laziness: probe accuracy of each encoder", "",
-              "| regime | ρ | n | modality | random | unimodal | joint | headroom (points) | "
-              "gap = unimodal - joint (points) | Bayes |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in lazy.iter_rows(named=True):
-        lines.append(f"| {r['regime']} | {r['overlap']:g} | {r['n_train']} | {r['modality']} | "
-                     f"{r['random_acc']:.4f} | {r['unimodal_acc']:.4f} | {r['joint_acc']:.4f} | "
-                     f"{_ci(r['headroom'], r['headroom_lo'], r['headroom_hi'])} | "
-                     f"{_ci(r['gap'], r['gap_lo'], r['gap_hi'])} | "
-                     f"{r['bayes_acc_modality']:.4f} |")
-    lines += ["", "## Methods", "",
-              "| regime | ρ | n | method | fused acc ± std | weak probe acc | weak eta | "
-              "fused eta | Bayes (all) | seeds / unconverged | chosen |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in methods.iter_rows(named=True):
-        lines.append(
-            f"| {r['regime']} | {r['overlap']:g} | {r['n_train']} | {r['row']} | "
-            f"{r['fused_acc']:.4f} ± {r['fused_acc_std'] or 0:.4f} | "
-            f"{_num(r['weak_probe_acc'], 4)} | {_num(r['weak_eta'], 3)} | "
-            f"{_num(r['fused_eta'], 3)} | {r['bayes_acc_all']:.4f} | "
-            f"{r['n_seeds']} / {r['n_unconverged']} | `{r['chosen_tag']}` |")
-    lines += ["", "## Paired differences (A - B)", "",
-              "| comparison | measure | regime | ρ | n | mean [95 % t interval] | verdict |",
-              "|---|---|---|---|---|---|---|"]
-    for r in pairs.iter_rows(named=True):
-        scale = 100.0 if r["measure"] == "fused_acc" else 1.0
-        lines.append(f"| {r['comparison']} | {r['measure']} | {r['regime']} | "
-                     f"{r['overlap']:g} | {r['n_train']} | "
-                     f"{_ci(r['diff'], r['lo'], r['hi'], scale, 2 if scale > 1 else 4)} | "
-                     f"{r['verdict']} |")
-    lines += ["", "## DGL+PID prediction", "",
-              "| regime | fraction | D(ρ min) | D(ρ max) | D(ρ min) - D(ρ max) [95 %] | verdict |",
-              "|---|---|---|---|---|---|"]
-    for r in pred.iter_rows(named=True):
-        lines.append(f"| {r['regime']} | {r['fraction']:g} | {r['d_low_overlap']:+.4f} | "
-                     f"{r['d_high_overlap']:+.4f} | "
-                     f"{_ci(r['contrast'], r['lo'], r['hi'], 1.0, 4)} | {r['verdict']} |")
+        *pid_findings(pred)]
+    lines += _section("Laziness: probe accuracy of each encoder", [
+        "regime", "ρ", "n", "modality", "random", "unimodal", "joint", "headroom (points)",
+        "gap = unimodal - joint (points)", "Bayes"], [
+        [r["regime"], f"{r['overlap']:g}", r["n_train"], r["modality"], f"{r['random_acc']:.4f}",
+         f"{r['unimodal_acc']:.4f}", f"{r['joint_acc']:.4f}",
+         _ci(r["headroom"], r["headroom_lo"], r["headroom_hi"]),
+         _ci(r["gap"], r["gap_lo"], r["gap_hi"]), f"{r['bayes_acc_modality']:.4f}"]
+        for r in lazy.iter_rows(named=True)])
+    lines += _section("Methods", [
+        "regime", "ρ", "n", "method", "fused acc ± std", "weak probe acc", "weak eta",
+        "fused eta", "Bayes (all)", "seeds / unconverged", "chosen"], [
+        [r["regime"], f"{r['overlap']:g}", r["n_train"], r["row"],
+         f"{r['fused_acc']:.4f} ± {r['fused_acc_std'] or 0:.4f}", _num(r["weak_probe_acc"], 4),
+         _num(r["weak_eta"], 3), _num(r["fused_eta"], 3), f"{r['bayes_acc_all']:.4f}",
+         f"{r['n_seeds']} / {r['n_unconverged']}", f"`{r['chosen_tag']}`"]
+        for r in methods.iter_rows(named=True)])
+    lines += _section("Paired differences (A - B)", [
+        "comparison", "measure", "regime", "ρ", "n", "mean [95 % t interval]", "verdict"], [
+        [r["comparison"], r["measure"], r["regime"], f"{r['overlap']:g}", r["n_train"],
+         _ci(r["diff"], r["lo"], r["hi"], *((100.0, 2) if r["measure"] == "fused_acc"
+                                            else (1.0, 4))), r["verdict"]]
+        for r in pairs.iter_rows(named=True)])
+    lines += _section("DGL+PID prediction", [
+        "regime", "fraction", "D(ρ min)", "D(ρ max)", "D(ρ min) - D(ρ max) [95 %]",
+        "verdict"], [
+        [r["regime"], f"{r['fraction']:g}", f"{r['d_low_overlap']:+.4f}",
+         f"{r['d_high_overlap']:+.4f}", _ci(r["contrast"], r["lo"], r["hi"], 1.0, 4),
+         r["verdict"]] for r in pred.iter_rows(named=True)])
     return "\n".join(lines) + "\n"
+
+
+def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown section: its heading and a table of ``rows`` under ``header``."""
+    return ["", f"## {title}", "", "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header), *("| " + " | ".join(str(c) for c in row) + " |"
+                                          for row in rows)]
 
 
 def _num(value: float | None, digits: int) -> str:

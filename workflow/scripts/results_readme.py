@@ -18,7 +18,7 @@ def findings(path: str, heading: str) -> list[str]:
     for line in Path(path).read_text().splitlines():
         if line.startswith("## "):
             inside = line.strip() == heading
-        elif inside and line.startswith("- "):
+        elif inside and line.lstrip().startswith("- "):  # sub-items (e.g. losses) too
             lines.append(line)
     return lines
 
@@ -31,7 +31,7 @@ def headline(path: str) -> str:
 sections = {
     "Huang et al. 2021, Table 4 (regression)": huang_findings(read_table(sm.input.huang)),
     "Ground truth of the generators": findings(sm.input.truth, "## Checks"),
-    "Imbalance study": findings(sm.input.imbalance, "## Findings")
+    "Main study: methods x overlap x sample size": findings(sm.input.main, "## Findings")
     + findings(sm.input.gradients, "## Findings"),
     "Theory study": [f"- {headline(p)} ([{Path(p).stem}](tables/{Path(p).name}))"
                      for p in sm.input.theory],
