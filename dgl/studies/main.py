@@ -283,7 +283,8 @@ def choose_points(stacks: list[TrainedStack], fused: Mapping[str, Mapping[str, n
 #: Columns of the per-(model, part) metrics, in order.
 COLUMNS = ("variant", "tag", "method", "options", "overlap", "seed", "subset", "part",
            "chosen", "status", "converged", "val_acc", "val_ce", "test_acc", "test_ce",
-           "head_acc", "head_ce", "head_method", "head_check", "best_step", "steps_run")
+           "head_acc", "head_ce", "head_method", "head_check", "best_step", "steps_run",
+           "device")
 
 
 def part_metrics(stack: TrainedStack, data: Datasets, laws: Mapping[float, Any], eta: EtaConfig,
@@ -315,7 +316,7 @@ def _row(stack: TrainedStack, e: int, part: int, chosen: bool,
     row = {"variant": plan.variant, "tag": plan.tag, "method": plan.method,
            "options": options_json(plan.options), "overlap": spec.overlap, "seed": spec.seed,
            "subset": spec.subset, "part": part, "chosen": chosen,
-           **training_columns(stack, e)}
+           **training_columns(stack, e), "device": stack.device}
     if stack.diverged[e]:
         return {k: v for k, v in row.items() if k not in ("best_step", "steps_run")}
     row.update({name: float(v[e]) for name, v in fused.items()})
