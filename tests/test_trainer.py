@@ -150,8 +150,8 @@ def test_the_budget_is_in_steps_whatever_the_sample_size():
 
 
 def test_converged_flag_and_relative_min_delta():
-    """A model still improving when the budget ends is not converged; one stopped by patience
-    is. The improvement threshold is relative: with min_delta 1 nothing counts as one."""
+    """A model that hits the step cap before its patience runs out is not converged; one
+    stopped by patience is. The improvement threshold is relative: with min_delta 1 nothing counts as one."""
     x, y = toy_data(n_sets=1, n=300)
     data = make_data(x, y, [0])
     model_cfg = ModelConfig((3, 2), 4, "linear", 1)
@@ -168,3 +168,31 @@ def test_converged_flag_and_relative_min_delta():
                        TrainConfig(lr=0.05, batch_size=32, max_steps=500, patience_steps=21,
                                    min_delta=1.0), [1])
     assert int(none.best_epoch[0]) == 0 and none.steps_run == 21
+    # best validation long before the last check, but the cap comes before the patience runs
+    # out: it hit the cap, so it is not converged (the flag does not need the best to be last)
+    capped = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
+                         TrainConfig(lr=0.05, batch_size=32, max_steps=40, patience_steps=100,
+                                     min_delta=1.0), [1])
+    assert int(capped.best_step[0]) == 0 and capped.steps_run == 40
+    assert not bool(capped.converged[0])
+
+
+def test_tables_recompute_the_trainers_convergence_flag():
+    """with_cap_flag reads best_step and steps_run with the trainer's own rule: the same flags
+    as training gave, for a model stopped by patience and for models that hit the cap."""
+    import polars as pl
+
+    from dgl.studies.common import with_cap_flag
+
+    x, y = toy_data(n_sets=1, n=300)
+    data = make_data(x, y, [0])
+    model_cfg = ModelConfig((3, 2), 4, "linear", 1)
+    masks = torch.ones(1, 2, dtype=torch.bool)
+    for cfg in (TrainConfig(lr=0.05, batch_size=32, max_steps=5000, patience_steps=35),
+                TrainConfig(lr=1e-3, batch_size=32, max_steps=14, patience_steps=100),
+                TrainConfig(lr=0.05, batch_size=32, max_steps=40, patience_steps=100,
+                            min_delta=1.0)):
+        out = train_stack(StackedLateFusion(model_cfg, masks, [0]), data, cfg, [1])
+        frame = pl.DataFrame({"status": ["ok"], "converged": [None],
+                              "best_step": [int(out.best_step[0])], "steps_run": [out.steps_run]})
+        assert with_cap_flag(frame, cfg)["converged"].to_list() == [bool(out.converged[0])]

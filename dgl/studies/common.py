@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from dgl.train.models import ModelConfig
-from dgl.train.trainer import TrainConfig
+from dgl.train.trainer import TrainConfig, reached_cap
 from synth.datasets import Datasets, Splits, draw_datasets
 from synth.generators import LawSpec
 
@@ -94,8 +94,8 @@ def metrics_frame(rows: list[dict], columns: tuple[str, ...]) -> pl.DataFrame:
 
 
 def training_columns(stack, e: int) -> dict[str, Any]:
-    """How model e of a trained stack ended: status, whether it converged (not still
-    improving when its step budget ended), its best validation step and epoch, the budget
+    """How model e of a trained stack ended: status, whether it converged (its patience ran
+    out before the step cap), its best validation step and epoch, the budget
     spent."""
     return {"status": "diverged" if stack.diverged[e] else "ok",
             "converged": bool(stack.converged[e]), "best_step": stack.best_step[e],
@@ -131,7 +131,16 @@ def model_counts() -> list[pl.Expr]:
             unconverged_count().alias("n_unconverged")]
 
 
+def with_cap_flag(frame: pl.DataFrame, train: TrainConfig) -> pl.DataFrame:
+    """Per-model rows with ``converged`` recomputed from their best_step and steps_run under
+    the study's budget (:func:`dgl.train.trainer.reached_cap`, the trainer's own rule): not
+    converged = hit the step cap before its patience ran out."""
+    capped = reached_cap(pl.col("best_step"), pl.col("steps_run"), train.max_steps,
+                         train.patience_steps)
+    return frame.with_columns(converged=~capped.fill_null(False))
+
+
 def unconverged_count() -> pl.Expr:
-    """Models of a group still improving when their step budget ended (averaged in, and
-    counted so a reader knows)."""
+    """Models of a group that hit the step cap before their patience ran out (averaged in,
+    and counted so a reader knows)."""
     return ((pl.col("status") == "ok") & ~pl.col("converged")).sum()

@@ -190,7 +190,7 @@ def _legend(table: pl.DataFrame, encoders: list[str]) -> list[str]:
                       f"({HUANG2021_SETTING}): published values are not compared.")
     for column, words in (("n_diverged", "diverged (training loss NaN/inf): counted in their "
                                          "cells as 'diverged', never averaged in"),
-                          ("n_unconverged", "still improving when the step budget ended "
+                          ("n_unconverged", "hit the step cap before their patience ran out "
                                             "(not converged): averaged in, and counted"),
                           ("n_eta_violations", "with an eta estimate above their own risk "
                                                "beyond noise")):
@@ -240,7 +240,7 @@ def huang_findings(table: pl.DataFrame) -> list[str]:
     for enc in encoders:
         unconverged = int(table[f"{enc}_n_unconverged"].sum())
         violations = int(table[f"{enc}_n_eta_violations"].sum())
-        out.append(f"- {enc} encoder: {unconverged} model(s) still improving at the step cap "
+        out.append(f"- {enc} encoder: {unconverged} model(s) at the step cap before their patience ran out "
                    f"(flagged), {violations} eta estimate(s) above the model's own risk beyond "
                    f"noise.")
     if "relu" in encoders:

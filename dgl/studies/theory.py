@@ -589,7 +589,7 @@ def theory_tables(metrics: pl.DataFrame, k: dict[str, int], margin_share: float 
     cross = _per_task(crossover_table, metrics, k)
     t3, head3 = _table3(metrics, gam, cross)
     unconverged = int(((metrics["status"] == "ok") & ~metrics["converged"]).sum())
-    note = (f" Models still improving when their step budget ended: {unconverged} of "
+    note = (f" Models that hit the step cap before their patience ran out (not converged): {unconverged} of "
             f"{metrics.height} (counted in every cell as n_unconverged).")
     return {
         "table1_accuracy_by_subset": _table1(full, gam_full),

@@ -114,7 +114,7 @@ class TrainedStack:
     init_seeds: tuple[int, ...]
     order_seeds: tuple[int, ...]
     diverged: tuple[bool, ...]
-    converged: tuple[bool, ...]  # False: still improving when the step budget ended
+    converged: tuple[bool, ...]  # False: hit the step cap before its patience ran out
     best_epoch: tuple[int, ...]
     best_step: tuple[int, ...]
     epochs_run: int

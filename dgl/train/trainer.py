@@ -21,9 +21,10 @@ computed; it improves on the best one when it is lower by more than the relative
 ``min_delta`` (val < best (1 - min_delta)); model e keeps the parameters of its best
 validation and is done once ``patience_steps`` steps pass without improvement; training ends
 when all models are done or after ``max_steps`` steps (patience_steps >= max_steps: a fixed
-budget with the best validation checkpoint). A model is *converged* unless the budget ended
-while it was still improving (its best validation was the last one, at the cap): the flag
-says which numbers come from models that had not finished. A model whose training loss or
+budget with the best validation checkpoint). A model is *converged* only if its patience ran
+out before the cap: a model that reaches max_steps less than patience_steps after its best
+validation hit the cap (:func:`reached_cap`), and the flag says its numbers come from a
+model that had not finished. A model whose training loss or
 parameters become NaN/inf, or
 whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
 kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A
@@ -78,6 +79,15 @@ class TrainConfig:
         OPTIMIZERS.get(self.optimizer)  # unknown names fail, listing the known ones
 
 
+def reached_cap(best_step, steps_run, max_steps: int, patience_steps: int):
+    """Whether a model hit the step cap before its patience ran out: the budget ended
+    (steps_run >= max_steps) less than ``patience_steps`` after its best validation. Exact: a
+    model stopped by patience at step s < max_steps has s - best_step >= patience_steps. Works
+    on numbers, tensors, arrays and polars expressions alike (the tables recompute the flag
+    from the per-model best_step and steps_run with this same function)."""
+    return (steps_run >= max_steps) & ((max_steps - best_step) < patience_steps)
+
+
 #: Optimiser factories by name: (parameters, budget) -> torch optimiser.
 OPTIMIZERS: Registry[Callable[[list, TrainConfig], torch.optim.Optimizer]] = Registry("optimizer")
 OPTIMIZERS.register("adam")(
@@ -113,7 +123,7 @@ class TrainResult:
     """Per-model outcome of :func:`train_stack`."""
 
     diverged: Tensor  # [E] bool: the loss became NaN/inf; its numbers must not be used
-    converged: Tensor  # [E] bool: not still improving when the budget ended
+    converged: Tensor  # [E] bool: its patience ran out before the step cap
     best_epoch: Tensor
     best_step: Tensor
     best_val_loss: Tensor
@@ -210,7 +220,6 @@ class _StackRun:
         self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
         self.best_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.diverged = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.at_cap = torch.zeros(n, dtype=torch.bool, device=dev)  # still training at the cap
         self.history: list[dict[str, float]] = []
         self.grad_steps: list[int] = []
         self.grad_multi: list[Tensor] = []
@@ -338,8 +347,7 @@ class _StackRun:
         improved = val < self.best_val[self.active] * (1 - self.cfg.min_delta)
         self.checkpoint(improved, val, epoch)
         done = ((self.step - self.best_step) >= self.cfg.patience_steps) | self.diverged
-        if self.step >= self.cfg.max_steps:  # the budget is spent: who was still training
-            self.at_cap[self.active[~done[self.active]]] = True
+        if self.step >= self.cfg.max_steps:  # the budget is spent
             done[:] = True
         self.record(epoch, val, val_acc, blown, done)
         if bool(done.all()):
@@ -390,12 +398,12 @@ class _StackRun:
                 self.model.head_bias.mul_(self.sd).add_(self.mu)
 
     def result(self, epochs_run: int) -> TrainResult:
-        """The outcome per model; not converged: at the cap with its best validation the last
-        one (still improving when the budget ended)."""
-        still_improving = self.at_cap & (self.best_epoch == epochs_run)
+        """The outcome per model; not converged: it hit the step cap (:func:`reached_cap`)."""
+        capped = reached_cap(self.best_step, self.step, self.cfg.max_steps,
+                             self.cfg.patience_steps)
         return TrainResult(
             diverged=self.diverged.cpu(),
-            converged=(~still_improving & ~self.diverged).cpu(),
+            converged=(~capped & ~self.diverged).cpu(),
             best_epoch=self.best_epoch.cpu(),
             best_step=self.best_step.cpu(),
             best_val_loss=self.best_val.cpu(),

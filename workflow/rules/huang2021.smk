@@ -16,6 +16,7 @@ rule huang2021_table4:
         runs=f"{RESULTS}/tables/huang_table4_runs.csv",
     params:
         setting=HUANG.setting(),
+        train=HUANG.train,  # the budget the convergence flag is read against
     conda:
         "../envs/mmtheory.yaml"
     log:

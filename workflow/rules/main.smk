@@ -33,6 +33,8 @@ rule main_tables:
         md=f"{RESULTS}/tables/main.md",
         gradients_md=f"{RESULTS}/tables/gradients.md",
         runs=f"{RESULTS}/tables/main_runs.csv",
+    params:
+        train=MAIN.train,  # the budget the convergence flag is read against
     conda:
         "../envs/mmtheory.yaml"
     log:

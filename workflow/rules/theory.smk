@@ -16,6 +16,7 @@ rule theory_tables:
         k=THEORY.n_modalities(),
         equal_margin=THEORY.equal_margin,
         theorem1_k=THEORY.theorem1_k,
+        train=THEORY.train,  # the budget the convergence flag is read against
     conda:
         "../envs/mmtheory.yaml"
     log:
