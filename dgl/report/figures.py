@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from dgl.report.markdown import signed  # noqa: E402
+
 
 def _label_edges(ax, i: int, j: int, n_rows: int, xlabel: str, ylabel: str) -> None:
     """Axis labels on the bottom row and the left column of a grid of panels only."""
@@ -269,7 +271,7 @@ def main_heatmap_figure(pairs: pl.DataFrame) -> Figure:
                 for b, cell in enumerate(row):
                     if cell is None:
                         continue
-                    ax.text(b, a, f"{cell['diff'] * scale:+.2f}", ha="center", va="center",
+                    ax.text(b, a, signed(cell["diff"] * scale, 2), ha="center", va="center",
                             fontsize=7, fontweight="bold" if cell["verdict"] != "within noise"
                             else "normal")
                     if cell["verdict"] != "within noise":

@@ -18,6 +18,13 @@ def number(value: float, digits: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def signed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals and its sign ('+0.00' for anything that rounds to
+    zero, whatever its sign)."""
+    text = number(value, digits)
+    return text if text.startswith("-") else "+" + text
+
+
 def pm(mean: float | None, std: float | None, digits: int = 2) -> str:
     """'mean ± std' ('–' without a mean; the mean alone without a std)."""
     if mean is None:

@@ -34,10 +34,12 @@ import numpy as np
 import polars as pl
 import torch
 
+from dgl.report.markdown import number, pm, signed
 from dgl.studies.common import (Cell, DatasetSpec, fraction_rows, metrics_frame, model_config,
                                 overlap_name, splits_from_config, train_from_config,
                                 training_columns)
 from dgl.studies.latent import EtaConfig, HeadRisk, classification_head_risks
+from dgl.studies.stats import t_interval
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import StackedLateFusion
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, model_inputs, restore, train_plan
@@ -394,10 +396,15 @@ def with_truth(rows: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
             .drop("part_subset"))
 
 
+def _model_rows(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per model: its first part (the fused latent, or a unimodal model's modality),
+    which carries the model's fused metrics."""
+    return rows.filter(pl.col("part") == pl.col("part").min().over([*KEYS, "row", "seed"]))
+
+
 def paired(a: pl.DataFrame, b: pl.DataFrame, value: str) -> pl.DataFrame:
     """Per (regime, overlap, fraction): mean of A - B over the seeds both have, with its 95 %
     t interval (n - 1 degrees of freedom) and n."""
-    from dgl.studies.stats import t_interval
     both = a.select(*KEYS, "seed", pl.col(value).alias("a")).join(
         b.select(*KEYS, "seed", pl.col(value).alias("b")), on=[*KEYS, "seed"]).drop_nulls()
     rows = []
@@ -447,8 +454,7 @@ def methods_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     improving at the cap, eta estimates above the model's own risk beyond noise."""
     weak = weak_modalities(truth)
     rows = with_truth(chosen, truth)
-    models = rows.filter(pl.col("part") == pl.col("part").min().over([*KEYS, "row", "seed"]))
-    base = models.group_by([*KEYS, "row"]).agg(
+    base = _model_rows(rows).group_by([*KEYS, "row"]).agg(
         pl.col("test_acc").mean().alias("fused_acc"),
         pl.col("test_acc").std().alias("fused_acc_std"),
         pl.col("test_ce").mean().alias("fused_ce"),
@@ -472,8 +478,7 @@ def methods_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
 def _best(chosen: pl.DataFrame, rows: list[str], name: str) -> pl.DataFrame:
     """Per (regime, overlap, fraction), the models of the row among ``rows`` with the highest
     mean validation accuracy (never the test rows), relabelled ``name``."""
-    models = chosen.filter(pl.col("row").is_in(rows) & (pl.col("part") == pl.col("part").min()
-                                                       .over([*KEYS, "row", "seed"])))
+    models = _model_rows(chosen.filter(pl.col("row").is_in(rows)))
     score = models.group_by([*KEYS, "row"]).agg(pl.col("val_acc").mean().alias("score"))
     top = score.sort([*KEYS, "score", "row"], descending=[False] * 4 + [True, False]).group_by(
         KEYS).first().select(*KEYS, "row")
@@ -490,7 +495,7 @@ def paired_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     fused_rows = sorted({r for r in rows["row"].unique().to_list()
                          if r not in ("random",) and not r.startswith("unimodal")})
     uni_rows = sorted(r for r in rows["row"].unique().to_list() if r.startswith("unimodal"))
-    models = rows.filter(pl.col("part") == pl.col("part").min().over([*KEYS, "row", "seed"]))
+    models = _model_rows(rows)
     extra = pl.concat([_best(rows, fused_rows, "best_fused"),
                        _best(rows, uni_rows, "best_unimodal")], how="diagonal_relaxed")
     models = pl.concat([models, extra], how="diagonal_relaxed")
@@ -505,13 +510,12 @@ def paired_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
                           column)
             if not diff.height:
                 continue
-            verdict = (pl.when(pl.col("lo") * sign > 0).then(pl.lit("A better"))
-                       .when(pl.col("hi") * sign < 0).then(pl.lit("B better"))
+            # the interval of sign x (A - B): above 0, A is better; below 0, B is
+            low = pl.min_horizontal(pl.col("lo") * sign, pl.col("hi") * sign)
+            high = pl.max_horizontal(pl.col("lo") * sign, pl.col("hi") * sign)
+            verdict = (pl.when(low > 0).then(pl.lit("A better"))
+                       .when(high < 0).then(pl.lit("B better"))
                        .otherwise(pl.lit("within noise")))
-            if sign < 0:
-                verdict = (pl.when(pl.col("hi") < 0).then(pl.lit("A better"))
-                           .when(pl.col("lo") > 0).then(pl.lit("B better"))
-                           .otherwise(pl.lit("within noise")))
             out.append(diff.with_columns(pl.lit(name).alias("comparison"),
                                          pl.lit(measure).alias("measure"),
                                          verdict.alias("verdict")))
@@ -525,7 +529,6 @@ def pid_prediction(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     fraction): D at both ends and the paired difference D(rho_min) - D(rho_max) over seeds
     (every overlap of a seed shares its latent draws) with its 95 % t interval; 'held' when
     the interval lies below 0, 'contradicted' when above, else 'not resolved'."""
-    from dgl.studies.stats import t_interval
     weak = weak_modalities(truth)
     rows = with_truth(chosen, truth).filter(pl.col("part") == pl.col("regime")
                                             .replace_strict(weak))
@@ -553,7 +556,8 @@ def pid_prediction(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
 # --- Markdown and findings --------------------------------------------------------------
 
 def _ci(mean: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2) -> str:
-    return f"{mean * scale:+.{digits}f} [{lo * scale:+.{digits}f}, {hi * scale:+.{digits}f}]"
+    return (f"{signed(mean * scale, digits)} [{signed(lo * scale, digits)}, "
+            f"{signed(hi * scale, digits)}]")
 
 
 def laziness_findings(lazy: pl.DataFrame, weak: Mapping[str, int]) -> list[str]:
@@ -574,7 +578,8 @@ def laziness_findings(lazy: pl.DataFrame, weak: Mapping[str, int]) -> list[str]:
             f"n = {top['n_train']}: {_ci(top['gap'], top['gap_lo'], top['gap_hi'])}; "
             f"gap >= 3 points beyond noise in {big.height} of {sel.height} (overlap, fraction) "
             f"cells, above 0 beyond noise in {beyond}; headroom (unimodal - random) "
-            f"{sel['headroom'].min() * 100:.1f} to {sel['headroom'].max() * 100:.1f} points.")
+            f"{number(sel['headroom'].min() * 100, 1)} to "
+            f"{number(sel['headroom'].max() * 100, 1)} points.")
     return out
 
 
@@ -589,7 +594,7 @@ def paired_findings(pairs: pl.DataFrame) -> list[str]:
         out.append(f"- {name}, {measure.replace('_', ' ')}: {a} better in "
                    f"{counts['A better']}, {b} better in {counts['B better']}, within noise in "
                    f"{counts['within noise']} of {grp.height} cells; mean difference "
-                   f"{grp['diff'].mean() * (100 if measure == 'fused_acc' else 1):+.3f}"
+                   f"{signed(grp['diff'].mean() * (100 if measure == 'fused_acc' else 1), 3)}"
                    f"{' points' if measure == 'fused_acc' else ' nats'}.")
         if a in ("dgl", "dgl_pid"):
             losses = grp.filter(pl.col("verdict") == "B better")
@@ -644,8 +649,8 @@ def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame
         "regime", "ρ", "n", "method", "fused acc ± std", "weak probe acc", "weak eta",
         "fused eta", "Bayes (all)", "seeds / unconverged", "chosen"], [
         [r["regime"], f"{r['overlap']:g}", r["n_train"], r["row"],
-         f"{r['fused_acc']:.4f} ± {r['fused_acc_std'] or 0:.4f}", _num(r["weak_probe_acc"], 4),
-         _num(r["weak_eta"], 3), _num(r["fused_eta"], 3), f"{r['bayes_acc_all']:.4f}",
+         pm(r["fused_acc"], r["fused_acc_std"] or 0.0, 4), pm(r["weak_probe_acc"], None, 4),
+         pm(r["weak_eta"], None, 3), pm(r["fused_eta"], None, 3), f"{r['bayes_acc_all']:.4f}",
          f"{r['n_seeds']} / {r['n_unconverged']}", f"`{r['chosen_tag']}`"]
         for r in methods.iter_rows(named=True)])
     lines += _section("Paired differences (A - B)", [
@@ -657,8 +662,8 @@ def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame
     lines += _section("DGL+PID prediction", [
         "regime", "fraction", "D(ρ min)", "D(ρ max)", "D(ρ min) - D(ρ max) [95 %]",
         "verdict"], [
-        [r["regime"], f"{r['fraction']:g}", f"{r['d_low_overlap']:+.4f}",
-         f"{r['d_high_overlap']:+.4f}", _ci(r["contrast"], r["lo"], r["hi"], 1.0, 4),
+        [r["regime"], f"{r['fraction']:g}", signed(r["d_low_overlap"], 4),
+         signed(r["d_high_overlap"], 4), _ci(r["contrast"], r["lo"], r["hi"], 1.0, 4),
          r["verdict"]] for r in pred.iter_rows(named=True)])
     return "\n".join(lines) + "\n"
 
@@ -668,10 +673,6 @@ def _section(title: str, header: list[str], rows: list[list[Any]]) -> list[str]:
     return ["", f"## {title}", "", "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header), *("| " + " | ".join(str(c) for c in row) + " |"
                                           for row in rows)]
-
-
-def _num(value: float | None, digits: int) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 # --- gradients ----------------------------------------------------------------------

@@ -263,10 +263,10 @@ class OGMGE(Method):
         return ogm_coefficients(self.scores(model, x, y), model.masks.T, self.alpha)
 
     def after_backward(self, model, extra, x, y):
+        if not self.starts <= self.epoch <= self.ends:
+            return  # outside the window: no modulation, so no scores (an extra forward pass)
         coeff = self.coefficients(model, x, y)
         self.last_coeff = coeff
-        if not self.starts <= self.epoch <= self.ends:
-            return
         if self.gen is None:
             self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
         for k, p in enumerate(model.enc_weight):
