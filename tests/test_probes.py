@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dgl.train.probes import fit_probe, probe_metrics
+from dgl.train.probes import fit_probe, probe_logits, probe_metrics
 from synth.law import ClassConditionalGaussianLaw
 
 
@@ -38,14 +38,63 @@ def test_stacked_probes_equal_separate_fits():
 
 
 def test_probe_optimum_has_zero_autograd_gradient():
-    """The closed-form gradient the solver uses, checked through autograd at its optimum."""
+    """The closed-form gradient the solver uses, checked through autograd (float64) at its
+    optimum: zero to float32's noise floor on these 400-row sums (about 1e-5; the products run
+    in float32), where a wrong closed form would leave a gradient of order 1e-2."""
     gen = torch.Generator().manual_seed(1)
     z = torch.randn(2, 400, 6, generator=gen)
     y = torch.randint(0, 4, (2, 400), generator=gen)
-    v, c, mu, sd = fit_probe(z, y, 4, l2=1e-2)
+    v, c, mu, sd = fit_probe(z, y, 4, l2=1e-2, tol=1e-7)
     v, c = v.clone().requires_grad_(), c.clone().requires_grad_()
     logits = torch.baddbmm(c, (z.double() - mu) / sd, v)
     ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
     loss = ce.view(2, -1).mean(1).sum() + 0.5 * 1e-2 * (v**2).sum()
     gv, gc = torch.autograd.grad(loss, (v, c))
-    assert float(gv.abs().max()) < 1e-6 and float(gc.abs().max()) < 1e-6
+    assert float(gv.abs().max()) < 5e-5 and float(gc.abs().max()) < 5e-5
+
+
+def _reference_probe(z: np.ndarray, y: np.ndarray, n_classes: int, l2: float) -> np.ndarray:
+    """The same probe by scipy (float64 throughout, a per-model problem, autograd-free
+    gradient written independently): logits [n, C] on the standardised features."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp
+
+    zs = (z - z.mean(0)) / z.std(0, ddof=1)
+    n, h = zs.shape
+    onehot = np.eye(n_classes)[y]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        v, c = theta[: h * n_classes].reshape(h, n_classes), theta[h * n_classes :]
+        logits = zs @ v + c
+        lse = logsumexp(logits, axis=1)
+        prob = np.exp(logits - lse[:, None])
+        value = float(np.mean(lse - (logits * onehot).sum(1)) + 0.5 * l2 * (v**2).sum())
+        grad_v = zs.T @ (prob - onehot) / n + l2 * v
+        grad_c = (prob - onehot).mean(0)
+        return value, np.r_[grad_v.ravel(), grad_c]
+
+    theta = minimize(objective, np.zeros((h + 1) * n_classes), jac=True, method="L-BFGS-B",
+                     options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 5000}).x
+    return zs @ theta[: h * n_classes].reshape(h, n_classes) + theta[h * n_classes :]
+
+
+def test_stacked_probes_agree_with_a_per_model_scipy_fit():
+    """Every model of a stack of 10-class probes (the main study's shape, smaller) reaches the
+    optimum an independent per-model scipy fit reaches: the same probabilities to 1e-3 and
+    the same training cross-entropy to 1e-5 nats."""
+    rng = np.random.default_rng(3)
+    e, n, h, classes = 4, 3000, 6, 10
+    means = rng.standard_normal((e, classes, h))
+    y = rng.integers(0, classes, (e, n))
+    z = means[np.arange(e)[:, None], y] + rng.standard_normal((e, n, h))
+    probe = fit_probe(torch.tensor(z, dtype=torch.float32), torch.tensor(y), classes)
+    ours = probe_logits(torch.tensor(z, dtype=torch.float32), probe)
+    for m in range(e):
+        ref = _reference_probe(z[m], y[m], classes, 1e-4)
+        p_ref = np.exp(ref - ref.max(1, keepdims=True))
+        p_ref /= p_ref.sum(1, keepdims=True)
+        p_ours = torch.softmax(ours[m], dim=1).numpy()
+        assert np.abs(p_ours - p_ref).max() < 1e-3
+        ce_ref = float(np.mean(-np.log(p_ref[np.arange(n), y[m]])))
+        ce_ours = float(np.mean(-np.log(p_ours[np.arange(n), y[m]])))
+        assert ce_ours == pytest.approx(ce_ref, abs=1e-5)

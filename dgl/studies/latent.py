@@ -130,6 +130,39 @@ def _fresh_split(laws, keys, group: list[int], cfg: EtaConfig
             yield "val", torch.as_tensor(x[:, cut:]), y[:, cut:]
 
 
+class FreshRows:
+    """The fresh fit and validation rows of every (overlap, seed) dataset of ``keys``, each
+    drawn once, on first use, and kept (classification probes of one cell read them once per
+    stack and part). Dataset (rho, s) is drawn exactly as :func:`fresh_chunks` draws it
+    (stream (s, 'eta'), ``cfg.chunk`` rows at a time), so the rows are the same whichever
+    models ask for them and in whatever order."""
+
+    def __init__(self, laws: Mapping[float, Any], keys: Sequence[tuple[float, int]],
+                 cfg: EtaConfig) -> None:
+        self.laws, self.keys, self.cfg = laws, list(keys), cfg
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def rows(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """x [fit_rows + val_rows, D] (float32) and y of dataset ``g``."""
+        if g not in self._rows:
+            chunks = list(fresh_chunks(self.laws, [self.keys[g]], self.cfg.fit_rows
+                                       + self.cfg.val_rows, self.cfg.chunk))
+            self._rows[g] = (np.concatenate([x[0] for x, _ in chunks]),
+                             np.concatenate([y[0] for _, y in chunks]))
+        return self._rows[g]
+
+    def parts(self, group: Sequence[int]) -> Iterator[tuple[str, torch.Tensor, np.ndarray]]:
+        """As :func:`_fresh_split`: the rows of dataset ``group[e]`` for every model e, chunk by
+        chunk, labelled 'fit' or 'val'."""
+        cut, n, step = self.cfg.fit_rows, self.cfg.fit_rows + self.cfg.val_rows, self.cfg.chunk
+        data = [self.rows(g) for g in group]
+        for part, lo, hi in (("fit", 0, cut), ("val", cut, n)):
+            for start in range(lo, hi, step):
+                stop = min(start + step, hi)
+                yield (part, torch.as_tensor(np.stack([x[start:stop] for x, _ in data])),
+                       np.stack([y[start:stop] for _, y in data]))
+
+
 def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
                           laws: Mapping[float, Any], datasets: Datasets, cfg: EtaConfig,
                           method: str = "auto") -> list[HeadRisk | None]:
@@ -184,12 +217,14 @@ def own_head_coef(model, e: int) -> np.ndarray:
 def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
                               laws: Mapping[float, Any], datasets: Datasets, cfg: EtaConfig,
                               modality: int | None = None, method: str = "auto",
-                              only: Collection[int] | None = None) -> list[HeadRisk | None]:
+                              only: Collection[int] | None = None,
+                              fresh: FreshRows | None = None) -> list[HeadRisk | None]:
     """inf_h r(h o g) (cross-entropy, nats) of every model of a classification stack whose
     encoder is g: the model's features on all its modalities, or on ``modality`` alone (a
     per-modality probe, for the models that see it); None for the others and for models not
     in ``only`` (default: all). ``method`` as for :func:`regression_head_risks` (exact needs
-    every law to share one class covariance)."""
+    every law to share one class covariance). ``fresh``: the fresh rows, to share them
+    between calls (default: drawn for this call)."""
     model, plan = restored.model, stack.plan
     group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
     test = plan.splits.test_rows()
@@ -207,10 +242,10 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
                                model_loss[e])
         return out
     own_test = _own_logits(restored, x_test, modality)
+    fresh = fresh or FreshRows(laws, datasets.keys, cfg)
     for members in _groups(model, ok, modality):
         sub = _submodel(model, members)
-        data = _fresh_features(sub, laws, datasets.keys, [group[e] for e in members], cfg,
-                               modality)
+        data = _fresh_features(sub, fresh, [group[e] for e in members], modality)
         probe, lams = select_probe(data["z_fit"], data["y_fit"], data["z_val"], data["y_val"],
                                    plan.model.out_dim, cfg.l2)
         probe_val = probe_metrics(data["z_val"], data["y_val"], probe)[1]
@@ -291,12 +326,12 @@ def _submodel(model, members: list[int]):
     return sub
 
 
-def _fresh_features(model, laws, keys, group: list[int], cfg: EtaConfig, modality: int | None
+def _fresh_features(model, fresh: FreshRows, group: list[int], modality: int | None
                     ) -> dict[str, torch.Tensor]:
     """Features and labels of the fresh fit and validation rows of every model."""
     parts: dict[str, list] = {"z_fit": [], "y_fit": [], "z_val": [], "y_val": [],
                               "own_val": []}
-    for part, x, y in _fresh_split(laws, keys, group, cfg):
+    for part, x, y in fresh.parts(group):
         parts[f"z_{part}"].append(_features(model, x, modality))
         parts[f"y_{part}"].append(torch.as_tensor(y, dtype=torch.long))
         if part == "val":  # the model's own head, a candidate of its own

@@ -38,7 +38,7 @@ from dgl.report.markdown import number, pm, signed
 from dgl.studies.common import (Cell, DatasetSpec, fraction_rows, metrics_frame, model_config,
                                 overlap_name, splits_from_config, train_from_config,
                                 training_columns)
-from dgl.studies.latent import EtaConfig, HeadRisk, classification_head_risks
+from dgl.studies.latent import EtaConfig, FreshRows, HeadRisk, classification_head_risks
 from dgl.studies.stats import t_interval
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import StackedLateFusion
@@ -211,16 +211,16 @@ class MainCell(Cell):
         fused = {stack.plan.tag: fused_metrics(stack, data) for stack in stacks}
         chosen = choose_points(stacks, fused)
         laws, frames = self.laws(), []
+        fresh = FreshRows(laws, data.keys, self.study.eta)  # drawn once, read by every probe
         for stack in stacks:
             keep = {e for e, s in enumerate(stack.plan.specs)
                     if (stack.plan.tag, s.overlap) in chosen}
-            frames.append(part_metrics(stack, data, laws, self.study.eta, fused[stack.plan.tag],
-                                       keep))
+            frames.append(part_metrics(stack, data, fresh, fused[stack.plan.tag], keep))
             log.info("evaluated %s (%d chosen models probed)", stack.plan.tag, len(keep))
         joint = next(s for s in stacks if s.plan.method == "joint")
         random = random_stack(joint)
-        frames.append(part_metrics(random, data, laws, self.study.eta,
-                                   fused_metrics(random, data), set(range(len(joint.plan.specs)))))
+        frames.append(part_metrics(random, data, fresh, fused_metrics(random, data),
+                                   set(range(len(joint.plan.specs)))))
         return pl.concat(frames, how="diagonal_relaxed").with_columns(
             pl.lit(self.regime).alias("regime"), pl.lit(self.fraction).alias("fraction"),
             pl.lit(self.rows()[1].n_train).alias("n_train"))
@@ -289,11 +289,11 @@ COLUMNS = ("variant", "tag", "method", "options", "overlap", "seed", "subset", "
            "device")
 
 
-def part_metrics(stack: TrainedStack, data: Datasets, laws: Mapping[float, Any], eta: EtaConfig,
+def part_metrics(stack: TrainedStack, data: Datasets, fresh: FreshRows,
                  fused: Mapping[str, np.ndarray], probe: set[int]) -> pl.DataFrame:
     """Rows of :data:`COLUMNS` for every model of a stack and every part it has (0: the fused
     latent, not for single-modality models; k: modality k's encoder); the best-head columns
-    for the models in ``probe`` only."""
+    (fitted on ``fresh``'s rows of the laws it holds) for the models in ``probe`` only."""
     restored, plan = restore(stack), stack.plan
     masks = restored.model.masks
     heads: dict[int, list[HeadRisk | None]] = {}
@@ -301,8 +301,9 @@ def part_metrics(stack: TrainedStack, data: Datasets, laws: Mapping[float, Any],
         modality = None if part == 0 else part - 1
         users = [e for e in probe if (part == 0 and int(masks[e].sum()) > 1)
                  or (part > 0 and bool(masks[e, part - 1]))]
-        heads[part] = (classification_head_risks(stack, restored, laws, data, eta,
-                                                 modality=modality, only=users) if users
+        heads[part] = (classification_head_risks(stack, restored, fresh.laws, data, fresh.cfg,
+                                                 modality=modality, only=users, fresh=fresh)
+                       if users
                        else [None] * len(plan.specs))
     rows = []
     for e, spec in enumerate(plan.specs):

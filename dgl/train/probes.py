@@ -27,38 +27,47 @@ def _standardise(z: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 300,
-              tol: float = 1e-7) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Fit probes on features ``z [E, n, h]`` and labels ``y [E, n]`` (float64 internally).
-    Returns (V [E, h, C], c [E, 1, C], mu, sd), the features being standardised by (mu, sd)
-    of the training rows first (this does not change the optimum of an unregularised probe).
+              tol: float = 1e-5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Fit probes on features ``z [E, n, h]`` and labels ``y [E, n]``.
+    Returns (V [E, h, C], c [E, 1, C], mu, sd) (float64), the features being standardised by
+    (mu, sd) of the training rows first (this does not change the optimum of an unregularised
+    probe). L-BFGS stops when every coordinate of the stacked gradient is below ``tol``: the
+    objective is then within about tol^2 / lambda_min of its minimum (measured: within 3e-6
+    nats of a fit to 1e-7 on the main study's features, against reported precisions of
+    1e-4). The row products run in float32 (memory-bound: twice as fast as float64) and are
+    summed in float64; the parameters and the optimiser's state are float64.
     Two classes: the same optimum by Newton's method (:func:`fit_binary_probe`; the symmetric
     optimum V = (-w/2, w/2) makes lambda/2 ||V||^2 = (lambda/2)/2 ||w||^2), returned with
     V = (0, w), which gives the same logit differences, so the same probabilities."""
     if n_classes == 2:
         return fit_binary_probe(z, y, l2 / 2)[0]
-    z = z.double()
-    mu, sd = _standardise(z)
-    zs = (z - mu) / sd
+    mu = z.double().mean(dim=1, keepdim=True)
+    sd = z.double().std(dim=1, keepdim=True).clamp_min(1e-6)
+    zs = ((z.double() - mu) / sd).float()
     e, n, h = z.shape
     v = torch.zeros(e, h, n_classes, dtype=torch.float64, device=z.device)
     c = torch.zeros(e, 1, n_classes, dtype=torch.float64, device=z.device)
-    onehot = torch.nn.functional.one_hot(y, n_classes).to(torch.float64)
-    zs_t = zs.transpose(1, 2).contiguous()
+    label = y[:, None, :]
+    minus_one = torch.full((e, 1, n), -1.0, device=z.device)
+    zs_t = zs.transpose(1, 2).contiguous()  # [E, h, n]: logits laid out [E, C, n]
     opt = torch.optim.LBFGS([v, c], lr=1, max_iter=max_iter, tolerance_grad=tol,
-                            tolerance_change=tol * 1e-3, history_size=20,
+                            tolerance_change=tol * 1e-5, history_size=20,
                             line_search_fn="strong_wolfe")
 
     @torch.no_grad()
     def closure() -> Tensor:
         """Objective and its gradient in closed form (no autograd graph):
-        d/dV = z^T (softmax(zV + c) - onehot(y)) / n + lambda V, d/dc = column sums."""
-        logits = torch.baddbmm(c, zs, v)
-        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
-        ce = (lse.squeeze(-1) - (logits * onehot).sum(-1)).mean(dim=1)
-        resid = (torch.exp(logits - lse) - onehot) / n
-        v.grad = torch.bmm(zs_t, resid) + l2 * v
-        c.grad = resid.sum(dim=1, keepdim=True)
-        return ce.sum() + 0.5 * l2 * (v**2).sum()
+        d/dV = z^T (softmax(zV + c) - onehot(y)) / n + lambda V, d/dc = column sums. The
+        logits are laid out [E, C, n] (rows contiguous: 1.6x faster than [E, n, C])."""
+        logits = torch.baddbmm(c.transpose(1, 2).float(), v.transpose(1, 2).float(), zs_t)
+        top = logits.amax(dim=1, keepdim=True)
+        expo = torch.exp(logits - top)
+        total = expo.sum(dim=1, keepdim=True)
+        ce = (top + torch.log(total) - logits.gather(1, label)).sum(dtype=torch.float64) / n
+        resid = expo.div_(total).scatter_add_(1, label, minus_one)  # softmax - onehot
+        v.grad = (torch.bmm(resid, zs).transpose(1, 2).double() / n + l2 * v).contiguous()
+        c.grad = resid.sum(dim=2, dtype=torch.float64)[:, None, :] / n
+        return ce + 0.5 * l2 * (v**2).sum()
 
     opt.step(closure)
     return v, c, mu, sd
