@@ -84,3 +84,25 @@ def test_every_method_of_a_seed_shares_data_initialisation_and_order():
     rows_small, rows_large = small.rows()[0], large.rows()[0]
     n = small.rows()[1].n_train
     assert (rows_small[:n] == rows_large[:n]).all()
+
+
+def _laziness_rows(regime: str, gaps: list[tuple[float, float, float]]):
+    import polars as pl
+
+    return pl.DataFrame([{"regime": regime, "modality": 2, "overlap": 0.25 * i,
+                          "n_train": 2000, "gap": g, "gap_lo": lo, "gap_hi": hi,
+                          "headroom": 0.05} for i, (g, lo, hi) in enumerate(gaps)])
+
+
+def test_laziness_findings_count_gaps_and_excluded_gaps():
+    """A laziness gap needs >= 3 points with its interval above 0; a control must have every
+    interval below 3 points. A control with one wide interval reaching 3 points fails that."""
+    from dgl.studies.main import laziness_findings
+
+    lazy = _laziness_rows("lazy", [(0.06, 0.05, 0.07), (0.035, -0.01, 0.08), (0.01, 0.0, 0.02)])
+    (line,) = laziness_findings(lazy, {"lazy": 2})
+    assert "beyond noise in 1 of 3" in line and "excluded (interval below 3 points) in 1" in line
+    ok = _laziness_rows("control", [(0.01, 0.003, 0.02), (-0.01, -0.03, 0.01)])
+    assert "excluded (interval below 3 points) in 2" in laziness_findings(ok, {"control": 2})[0]
+    wide = _laziness_rows("control", [(0.01, 0.003, 0.02), (0.01, -0.02, 0.04)])
+    assert "excluded (interval below 3 points) in 1" in laziness_findings(wide, {"control": 2})[0]

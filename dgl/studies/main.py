@@ -561,24 +561,31 @@ def _ci(mean: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2
             f"{signed(hi * scale, digits)}]")
 
 
+#: The size of gap (accuracy, as a fraction) that counts as a laziness gap (issue 14).
+LAZINESS_POINTS = 0.03
+
+
 def laziness_findings(lazy: pl.DataFrame, weak: Mapping[str, int]) -> list[str]:
     """Per regime, the weak modality's laziness gap (unimodal - joint probe accuracy) and
-    headroom: the largest gap with its interval, and the cells where it is at least 3 points
-    with an interval above 0."""
+    headroom: the largest gap with its interval, the cells where it is at least 3 points with
+    an interval above 0 (a laziness gap), and the cells where the whole interval lies below 3
+    points (a 3-point gap excluded at 95 %: what a control must show in every cell)."""
     out = []
     for regime, k in weak.items():
         sel = lazy.filter((pl.col("regime") == regime) & (pl.col("modality") == k))
         if not sel.height:
             continue
         top = sel.sort("gap", descending=True).row(0, named=True)
-        big = sel.filter((pl.col("gap") >= 0.03) & (pl.col("gap_lo") > 0))
+        big = sel.filter((pl.col("gap") >= LAZINESS_POINTS) & (pl.col("gap_lo") > 0))
         beyond = sel.filter(pl.col("gap_lo") > 0).height
+        excluded = sel.filter(pl.col("gap_hi") < LAZINESS_POINTS).height
         out.append(
             f"- `{regime}`, weak modality {k}: laziness gap (unimodal - joint probe accuracy, "
             f"points, paired 95 % t interval) largest at ρ = {top['overlap']:g}, "
             f"n = {top['n_train']}: {_ci(top['gap'], top['gap_lo'], top['gap_hi'])}; "
             f"gap >= 3 points beyond noise in {big.height} of {sel.height} (overlap, fraction) "
-            f"cells, above 0 beyond noise in {beyond}; headroom (unimodal - random) "
+            f"cells, above 0 beyond noise in {beyond}, a 3-point gap excluded (interval "
+            f"below 3 points) in {excluded}; headroom (unimodal - random) "
             f"{number(sel['headroom'].min() * 100, 1)} to "
             f"{number(sel['headroom'].max() * 100, 1)} points.")
     return out

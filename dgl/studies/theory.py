@@ -39,7 +39,7 @@ from dgl.studies.common import (Cell, DatasetSpec, diverged_count, fraction_rows
                                 model_config,
                                 ok_count, overlap_name, splits_from_config, train_from_config,
                                 training_columns, unconverged_count, with_status)
-from dgl.studies.latent import EtaConfig, classification_head_risks
+from dgl.studies.latent import EtaConfig, FreshRows, classification_head_risks
 from dgl.studies.regression import regression_metrics
 from dgl.studies.stats import t_interval, t_quantile
 from dgl.train.heads import model_features
@@ -190,9 +190,10 @@ class TheoryCell(Cell):
         """Per-model metrics of every fraction (:func:`fraction_metrics`) with the cell's
         keys; ``truth``: the exact Bayes values of every subset (classification)."""
         frames, law = [], self.law()
+        fresh = FreshRows({self.overlap: law}, datasets.keys, self.study.eta)  # every fraction's
         for stack in stacks:
             rows, splits = self.study.fraction_rows(stack.plan.fraction)
-            m = fraction_metrics(stack, datasets.rows(rows), law, self.study.eta, truth)
+            m = fraction_metrics(stack, datasets.rows(rows), law, self.study.eta, truth, fresh)
             params = {s: n_parameters(stack.plan.model, s) for s in m["subset"].unique()}
             frames.append(m.with_columns(
                 pl.lit(self.task).alias("task"), pl.lit(self.kind).alias("kind"),
@@ -231,10 +232,12 @@ THEORY_COLUMNS = ("seed", "subset", "n_modalities", "status", "converged", "mode
 
 
 def fraction_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfig,
-                     truth: pl.DataFrame | None = None) -> pl.DataFrame:
+                     truth: pl.DataFrame | None = None, fresh: FreshRows | None = None
+                     ) -> pl.DataFrame:
     """Per model: risk of the trained model on the fresh rows (MSE or CE; accuracy too for
     classification), eta = inf_h r(h o g) - r*([K]) (:mod:`dgl.studies.latent`), the head
-    refit on the training rows, and the exact Bayes values."""
+    refit on the training rows, and the exact Bayes values. ``fresh``: the fresh rows of a
+    classification head, shared between calls (default: drawn for this call)."""
     if stack.plan.task == "regression":
         m = regression_metrics(stack, datasets, law, eta)
         return m.select(
@@ -247,11 +250,11 @@ def fraction_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfi
             *[pl.lit(None, dtype=pl.Float64).alias(c) for c in
               ("model_acc", "head_acc", "bayes_acc_subset", "bayes_acc_all")],
             "best_step", "steps_run")
-    return _classification_metrics(stack, datasets, law, eta, truth)
+    return _classification_metrics(stack, datasets, law, eta, truth, fresh)
 
 
 def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfig,
-                            truth: pl.DataFrame) -> pl.DataFrame:
+                            truth: pl.DataFrame, fresh: FreshRows | None) -> pl.DataFrame:
     """The classification half of :func:`fraction_metrics`; the training-row refit is a
     logistic probe per subset, one stack of probes over the seeds that trained."""
     restored = restore(stack)
@@ -262,7 +265,7 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     logits = restored.logits(xt[:, test])
     ce, acc = ce_per_model(logits, yt[:, test]), accuracy_per_model(logits, yt[:, test])
     heads = classification_head_risks(stack, restored, {s.overlap: law for s in stack.plan.specs},
-                                      datasets, eta)
+                                      datasets, eta, fresh=fresh)
     bayes = _bayes_by_subset(truth, law.n_modalities)
     rows, by_subset = [], {}
     for e, s in enumerate(stack.plan.specs):
