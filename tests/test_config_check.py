@@ -59,7 +59,7 @@ CATALOGUE = [
     ("fraction 0", _set("theory.fractions", [0.0, 1.0]), "theory.fractions[0]", "> 0"),
     ("fraction above 1", _set("theory.fractions", [0.5, 1.5]), "theory.fractions[1]", "<= 1"),
     ("fraction leaving < 2 rows", _set("theory.fractions", [0.0001, 1.0]), "theory.fractions[0]",
-     "at least 2 rows"),
+     "at least 2 training rows"),
     ("negative SNR", _set("main.regimes", {"k2": {"snr": [4.0, -1.0]}}),
      "main.law.params", "snr entries must be positive"),
     ("non-numeric learning rate", _set("huang2021.train.lr", "fast"), "huang2021.train.lr",
@@ -117,11 +117,100 @@ CATALOGUE = [
     ("synergy with one modality", _set("ground_truth.classification.snr_settings",
                                        {"one": [2.0]}),
      "ground_truth.classification.law.params", "synergy needs at least two modalities"),
+    # --- NaN and inf: every comparison with NaN is false, so range checks alone pass it
+    ("NaN min_delta", _set("theory.train.min_delta", float("nan")), "theory.train.min_delta",
+     "finite numbers"),
+    ("inf learning rate", _set("huang2021.train.lr", float("inf")), "huang2021.train.lr",
+     "finite numbers"),
+    ("NaN in a list's second entry", _set("main.overlaps", [0.0, float("nan")]),
+     "main.overlaps[1]", "finite numbers"),
+    ("NaN in a regime's snr", _set("main.regimes", {"lazy": {"snr": [4.0, float("nan")]}}),
+     "main.regimes.lazy.snr[1]", "finite numbers"),
+    # --- whole-number floats where integers are meant
+    ("n_train as a float", _set("main.splits.n_train", 400.0), "main.splits.n_train",
+     "integers"),
+    ("seed as a float", _set("theory.seeds", [0, 1.0]), "theory.seeds[1]", "integers"),
+    ("max_steps as a float", _set("huang2021.train.max_steps", 320.0),
+     "huang2021.train.max_steps", "integers"),
+    # --- names and keys
+    ("integer setting name", _set("ground_truth.classification.snr_settings",
+                                  {1: [2.0, 2.0]}),
+     "ground_truth.classification.snr_settings", "strings"),
+    ("dash in a regime name", _set("main.regimes", {"la-zy": {"snr": [4.0, 1.0]}}),
+     "main.regimes", "matching"),
+    # --- grid axes that collide after normalisation to file tags or rows
+    ("overlaps sharing a tag", _set("huang2021.overlaps", [0.1234561, 0.1234562]),
+     "huang2021.overlaps[0]", "6 significant digits"),
+    ("overlap written with an exponent", _set("main.overlaps", [1e-5, 1.0]),
+     "main.overlaps[0]", "6 significant digits"),
+    ("repeated encoder", _set("theory.tasks.regression.encoders", ["linear", "linear"]),
+     "theory.tasks.regression.encoders", "non-unique"),
+    ("fractions giving the same rows", _set("main.fractions", [0.1, 0.1001, 1.0]),
+     "main.fractions[1]", "distinct row counts"),
+    ("repeated seed", _set("main.seeds", [0, 1, 1]), "main.seeds", "non-unique"),
+    # --- keys a study would ignore
+    ("fixed overlap in params", _set("huang2021.law.params",
+                                     {"n_modalities": 3, "dim": 4, "overlap": 0.3}),
+     "huang2021.law.params.overlap", "every knob but overlap"),
+    ("regime knob also in law.params", _set("main.law.params",
+                                            {**SMALL["main"]["law"]["params"], "snr": [1.0, 1.0]}),
+     "main.regimes.lazy.snr", "not both"),
+    ("ground-truth snr in law.params", _set("ground_truth.classification.law.params", {
+        **SMALL["ground_truth"]["classification"]["law"]["params"], "snr": [1.0, 1.0]}),
+     "ground_truth.classification.law.params.snr", "every knob but overlap, snr, synergy"),
+    # --- generators validated in every study and at every grid value
+    ("ground-truth generator knob refused", _set("ground_truth.classification.law.params", {
+        **SMALL["ground_truth"]["classification"]["law"]["params"], "n_classes": 1}),
+     "ground_truth.classification.law.params", "n_classes"),
+    # --- splits
+    ("no validation row", _set("huang2021.splits.val_fraction", 0.0001), "huang2021.splits",
+     "1 validation row"),
+    ("fewer training rows than classes", _set("main.fractions", [0.01, 1.0]),
+     "main.fractions[0]", "one per class"),
+    # --- tables that could not be built
+    ("one-modality theory task", _set("theory.tasks.regression.law.params",
+                                      {"n_modalities": 1, "dim": 3, "target_noise_var": 1.0}),
+     "theory.tasks.regression.law", "K >= 2"),
+    ("one-modality ground-truth setting", lambda c: (
+        c["ground_truth"]["classification"].update(synergy=[0.0], snr_settings={"one": [2.0]})),
+     "ground_truth.classification.snr_settings.one", "K >= 2"),
+    ("no gradient traces", _set("main.train.grad_probe_every", 0),
+     "main.train.grad_probe_every", ">= 1"),
+    ("beta_clip of one number", _set("main.variants.dgl_pid", {
+        "method": "dgl_pid", "options": {"beta_clip": [0.5]}}),
+     "main.variants.dgl_pid", "two numbers"),
+    # --- paths
+    ("empty work_dir", _set("work_dir", ""), "work_dir", "non-empty relative path"),
+    ("absolute results_dir", _set("results_dir", "/tmp/results"), "results_dir",
+     "non-empty relative path"),
+    ("work_dir outside the project", _set("work_dir", "../elsewhere"), "work_dir",
+     "without '..'"),
+    # --- size guard
+    ("2^24 subsets", _set("theory.tasks.regression.law.params",
+                          {"n_modalities": 24, "dim": 1, "target_noise_var": 1.0}),
+     "theory.tasks.regression.law.params", "allow_large_runs"),
+    ("10^12 Monte Carlo samples", _set("ground_truth.max_samples", 10**12),
+     "ground_truth.max_samples", "allow_large_runs"),
+    ("10^9 training rows", _set("main.splits.n_train", 10**9), "main", "allow_large_runs"),
 ]
 
 
-def test_the_catalogue_has_at_least_30_cases():
-    assert len(CATALOGUE) >= 30 and len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
+def test_the_catalogue_has_at_least_40_cases():
+    assert len(CATALOGUE) >= 40 and len({c[0] for c in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize("case, flag", [("2^24 subsets", "allow_large_runs"),
+                                        ("10^9 training rows", "allow_large_runs"),
+                                        ("absolute results_dir", "allow_external_paths")])
+def test_explicit_flags_lift_the_size_guard_and_the_path_rule(case, flag):
+    """The size guard and the path rule refuse by default and pass once their flag is set."""
+    change = next(c[1] for c in CATALOGUE if c[0] == case)
+    cfg = copy.deepcopy(SMALL)
+    change(cfg)
+    with pytest.raises(ConfigError):
+        check_config(cfg, SCHEMA)
+    cfg[flag] = True
+    check_config(cfg, SCHEMA)
 
 
 def test_default_and_small_configs_pass():

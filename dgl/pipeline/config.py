@@ -16,13 +16,16 @@ the number of modalities, sample-size fractions against the rows they leave.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from dgl.studies.common import fraction_rows, overlap_name, splits_from_config
 from dgl.studies.huang2021 import Huang2021
 from dgl.studies.main import expand_variants
 from dgl.train.methods import METHODS, make_method
@@ -93,6 +96,8 @@ def _allowed(schema: dict) -> str:
                       ("exclusiveMaximum", "<")):
         if word in schema:
             bounds.append(f"{sym} {schema[word]}")
+    if "pattern" in schema:
+        bounds.append(f"matching {schema['pattern']}")
     text = {"number": "numbers", "integer": "integers", "string": "strings",
             "object": "an object", "array": "a list", "boolean": "true or false"}.get(kind, "a value")
     return text + (" " + " and ".join(bounds) if bounds else "")
@@ -114,9 +119,20 @@ def _description(schema: dict, path) -> str | None:
     return found
 
 
+def _is_integer(_checker, instance: Any) -> bool:
+    """A YAML integer only: 600.0 is a float (the schema's 'integer' is strict)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: The JSON-schema validator with a strict 'integer' (jsonschema counts 600.0 as one).
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 def schema_error(config: dict, schema: dict) -> str | None:
     """The most relevant schema violation as one message, or None."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = StrictValidator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is None:
         return None
@@ -144,10 +160,21 @@ def _law_errors(key: str, law: LawSpec, kind: str | None, where: str = "", **kno
     return []
 
 
+def _law_errors_at(key: str, law: LawSpec, kind: str | None, overlaps: list[float],
+                   where: str = "", **knobs: Any) -> list[str]:
+    """:func:`_law_errors` at every overlap of the grid (a knob may be refused at one only)."""
+    for rho in overlaps:
+        errors = _law_errors(key, law, kind, where + (f" at overlap {rho:g}" if rho != overlaps[0]
+                                                      else ""), overlap=rho, **knobs)
+        if errors:
+            return errors
+    return []
+
+
 def _huang2021_errors(config: Mapping[str, Any]) -> list[str]:
     section = config["huang2021"]
     study = Huang2021.from_config(section)
-    errors = _law_errors("huang2021.law", study.law, "regression", overlap=study.overlaps[0])
+    errors = _law_errors_at("huang2021.law", study.law, "regression", list(study.overlaps))
     if errors:
         return errors
     k = study.law.build(overlap=study.overlaps[0]).n_modalities
@@ -173,11 +200,11 @@ def _ground_truth_errors(config: Mapping[str, Any]) -> list[str]:
     errors = []
     for name, snr in cls["snr_settings"].items():
         for syn in cls["synergy"]:
-            errors += _law_errors("ground_truth.classification.law", law, "classification",
-                                  f" (with snr_settings.{name}, synergy {syn:g})", snr=list(snr),
-                                  overlap=cls["overlaps"][0], synergy=syn)
-    errors += _law_errors("ground_truth.regression.law", LawSpec.from_config(reg["law"]),
-                          "regression", overlap=reg["overlaps"][0])
+            errors += _law_errors_at("ground_truth.classification.law", law, "classification",
+                                     cls["overlaps"], f" (with snr_settings.{name}, synergy "
+                                     f"{syn:g})", snr=list(snr), synergy=syn)
+    errors += _law_errors_at("ground_truth.regression.law", LawSpec.from_config(reg["law"]),
+                             "regression", reg["overlaps"])
     return errors
 
 
@@ -185,8 +212,8 @@ def _main_errors(config: Mapping[str, Any]) -> list[str]:
     section = config["main"]
     law, errors = LawSpec.from_config(section["law"]), []
     for name, knobs in section["regimes"].items():
-        errors += _law_errors("main.law", law, "classification", f" (with regimes.{name})",
-                              **dict(knobs), overlap=section["overlaps"][0])
+        errors += _law_errors_at("main.law", law, "classification", section["overlaps"],
+                                 f" (with regimes.{name})", **dict(knobs))
     methods = {spec["method"] for spec in section["variants"].values()}
     if not {"joint", "unimodal"} <= methods:
         errors.append("config key main.variants: needs a 'joint' and a 'unimodal' variant (the "
@@ -209,27 +236,282 @@ def _theory_errors(config: Mapping[str, Any]) -> list[str]:
     section = config["theory"]
     errors = []
     for name, task in section["tasks"].items():
-        errors += _law_errors(f"theory.tasks.{name}.law", LawSpec.from_config(task["law"]),
-                              None, overlap=section["overlaps"][0])
-    n_max = section["splits"]["n_train"]
-    for i, f in enumerate(section["fractions"]):
-        rows = round(f * n_max)
-        if rows < 2:
-            errors.append(f"config key theory.fractions[{i}]: {f} of splits.n_train = {n_max} "
-                          f"is {rows} rows. Allowed: fractions giving at least 2 rows "
-                          f"(>= {2 / n_max:g}).")
+        errors += _law_errors_at(f"theory.tasks.{name}.law", LawSpec.from_config(task["law"]),
+                                 None, section["overlaps"])
     return errors
+
+
+def _walk(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any, Any]]:
+    """Every (path, key, value) of a nested config (key None for list entries and the root)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield path, key, value
+            yield from _walk(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield (*path, i), None, value
+            yield from _walk(value, (*path, i))
+
+
+def value_errors(config: Mapping[str, Any]) -> list[str]:
+    """Checked before the schema, which cannot see them: NaN or inf anywhere (every
+    comparison with NaN is false, so a range check lets it through), and keys that are not
+    strings."""
+    out = []
+    for path, key, value in _walk(dict(config)):
+        if key is not None and not isinstance(key, str):
+            out.append(f"config key {_key(path)}: the key {key!r} is a {type(key).__name__}. "
+                       "Allowed: keys that are strings.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            where = _key((*path, key) if key is not None else path)
+            out.append(f"config key {where}: {value!r} is not a finite number. Allowed: "
+                       "finite numbers.")
+    return out
+
+
+#: An overlap's file tag must read back as the overlap itself: rho<decimal>, no exponent.
+_TAG = re.compile(r"^rho[0-9]+(\.[0-9]+)?$")
+
+#: Every list of overlaps in a config.
+OVERLAP_KEYS = ("huang2021.overlaps", "main.overlaps", "theory.overlaps",
+                "ground_truth.classification.overlaps", "ground_truth.regression.overlaps")
+
+
+def _get(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def tag_errors(config: Mapping[str, Any]) -> list[str]:
+    """Grid axes whose values would share a file name or a set of rows: overlaps whose file
+    tag (rho<value>) is not exact or is another overlap's, and sample-size fractions that
+    give the same number of rows (or the same cell name)."""
+    out = []
+    for dotted in OVERLAP_KEYS:
+        seen: dict[str, int] = {}
+        for i, rho in enumerate(_get(config, dotted)):
+            tag = overlap_name(rho)
+            if not _TAG.match(tag) or float(tag[3:]) != float(rho):
+                out.append(f"config key {dotted}[{i}]: {rho!r} is written {tag!r} in file names, "
+                           "which does not read back as the same overlap. Allowed: overlaps "
+                           "with at most 6 significant digits, 0 or >= 1e-4.")
+            elif tag in seen:
+                out.append(f"config key {dotted}[{i}]: {rho!r} shares the file tag {tag!r} "
+                           f"with {dotted}[{seen[tag]}]. Allowed: overlaps with distinct tags.")
+            seen.setdefault(tag, i)
+    for study in ("main", "theory"):
+        splits, seen_rows = splits_from_config(config[study]["splits"]), {}
+        for i, f in enumerate(config[study]["fractions"]):
+            key = (fraction_rows(splits, f)[1].n_train, f"{f:g}")
+            clash = next((j for k, j in seen_rows.items() if k[0] == key[0] or k[1] == key[1]),
+                         None)
+            if clash is not None:
+                out.append(f"config key {study}.fractions[{i}]: {f!r} gives the same "
+                           f"{key[0]} training rows (or cell name f{key[1]}) as "
+                           f"{study}.fractions[{clash}]. Allowed: fractions giving distinct "
+                           "row counts.")
+            seen_rows.setdefault(key, i)
+    return out
+
+
+#: Laws a study builds at knobs of its own, which a fixed value in law.params cannot reach.
+STUDY_KNOBS = {"huang2021.law": ("overlap",), "main.law": ("overlap",),
+               "ground_truth.classification.law": ("overlap", "snr", "synergy"),
+               "ground_truth.regression.law": ("overlap",)}
+
+
+def ignored_key_errors(config: Mapping[str, Any]) -> list[str]:
+    """Knobs written where the study overrides them, so they would be silently dropped: a
+    fixed overlap (snr, synergy in the ground truth's grid) in law.params, and a main-study
+    knob set both in law.params and by a regime."""
+    laws = dict(STUDY_KNOBS)
+    laws.update({f"theory.tasks.{name}.law": ("overlap",) for name in config["theory"]["tasks"]})
+    out = []
+    for dotted, knobs in laws.items():
+        params = _get(config, dotted).get("params") or {}
+        out += [f"config key {dotted}.params.{knob}: the study sets {knob} itself (from its "
+                "grid), so this value would be ignored. Allowed: every knob but "
+                f"{', '.join(knobs)}." for knob in knobs if knob in params]
+    shared = config["main"]["law"].get("params") or {}
+    for name, regime in config["main"]["regimes"].items():
+        out += [f"config key main.regimes.{name}.{knob}: also set in main.law.params, which "
+                "this regime overrides. Allowed: a knob in law.params (every regime) or in "
+                "the regimes, not both." for knob in regime if knob in shared]
+    return out
+
+
+#: The fewest rows a model may train on and validate on (classification: per class too).
+MIN_FIT_ROWS, MIN_VAL_ROWS = 2, 1
+
+
+def _n_classes(law: LawSpec, **knobs: Any) -> int:
+    """The law's number of classes (0: regression, or a law its own check refuses)."""
+    try:
+        return int(getattr(law.build(**knobs), "n_classes", 0))
+    except (TypeError, ValueError, KeyError):
+        return 0
+
+
+def split_errors(config: Mapping[str, Any]) -> list[str]:
+    """Every model must keep at least MIN_FIT_ROWS training rows (and one per class) and
+    MIN_VAL_ROWS validation rows, at every fraction."""
+    main_law = LawSpec.from_config(config["main"]["law"])
+    first = next(iter(config["main"]["regimes"].values()))
+    theory_classes = max(
+        _n_classes(LawSpec.from_config(t["law"]), overlap=0.0)
+        for t in config["theory"]["tasks"].values())
+    studies = {"huang2021": ([1.0], 0),
+               "main": (config["main"]["fractions"],
+                        _n_classes(main_law, **first, overlap=0.0)),
+               "theory": (config["theory"]["fractions"], theory_classes)}
+    out = []
+    for study, (fractions, classes) in studies.items():
+        section = config[study]["splits"]
+        for i, f in enumerate(fractions):
+            n = section["n_train"] if study == "huang2021" else \
+                max(2, round(f * section["n_train"]))  # as fraction_rows counts them
+            n_val = round(section["val_fraction"] * n)
+            n_val = n_val if study == "huang2021" else max(1, n_val)
+            need = max(MIN_FIT_ROWS, classes)
+            if n - n_val < need or n_val < MIN_VAL_ROWS:
+                where = f"{study}.splits" if study == "huang2021" else f"{study}.fractions[{i}]"
+                out.append(f"config key {where}: leaves {n - n_val} training and {n_val} "
+                           f"validation rows per model (splits.n_train {section['n_train']}, "
+                           f"val_fraction {section['val_fraction']:g}). Allowed: at least "
+                           f"{need} training rows (one per class) and {MIN_VAL_ROWS} "
+                           "validation row.")
+    return out
+
+
+def modality_count_errors(config: Mapping[str, Any]) -> list[str]:
+    """Studies whose tables compare modalities need K >= 2: the theory tasks (gamma compares
+    nested subsets), the main study (fusion and a weak modality) and the ground truth's PID."""
+    out = []
+    laws = {f"theory.tasks.{n}.law": (LawSpec.from_config(t["law"]), {})
+            for n, t in config["theory"]["tasks"].items()}
+    main = config["main"]
+    laws.update({f"main.regimes.{n}": (LawSpec.from_config(main["law"]), dict(r))
+                 for n, r in main["regimes"].items()})
+    laws["ground_truth.regression.law"] = (
+        LawSpec.from_config(config["ground_truth"]["regression"]["law"]), {})
+    for key, (law, knobs) in laws.items():
+        k = law.build(**knobs, overlap=0.0).n_modalities
+        if k < 2:
+            out.append(f"config key {key}: gives K = {k} modality. Allowed: K >= 2 (the "
+                       "tables compare modalities and subsets).")
+    for name, snr in config["ground_truth"]["classification"]["snr_settings"].items():
+        if len(snr) < 2:
+            out.append(f"config key ground_truth.classification.snr_settings.{name}: K = 1 "
+                       "modality. Allowed: K >= 2 entries (the PID splits information between "
+                       "modalities).")
+    if config["main"]["train"].get("grad_probe_every", 0) < 1:
+        out.append("config key main.train.grad_probe_every: 0 records no gradient norms, but "
+                   "the main study's gradient table reads them. Allowed: integers >= 1.")
+    return out
+
+
+def path_errors(config: Mapping[str, Any]) -> list[str]:
+    """work_dir and results_dir: non-empty relative paths that stay inside the project (the
+    directory Snakemake runs in), unless allow_external_paths is set."""
+    if config.get("allow_external_paths", False):
+        return []
+    out = []
+    for key in ("work_dir", "results_dir"):
+        path = Path(config[key])
+        if not config[key].strip() or path.is_absolute() or ".." in path.parts \
+                or path == Path("."):
+            out.append(f"config key {key}: {config[key]!r} is empty, absolute, the project "
+                       "directory itself or leads out of it. Allowed: a non-empty relative "
+                       "path inside the project without '..' (or set allow_external_paths: "
+                       "true).")
+    return out
+
+
+#: The size guard's limits (lifted by allow_large_runs: true).
+SIZE_LIMITS = {"jobs": 5000, "job_bytes": 8 * 2**30, "mc_samples": 50_000_000, "subsets": 1023}
+
+
+def _input_dim(law: LawSpec, **knobs: Any) -> int:
+    return int(sum(law.build(**knobs).modality_dims))
+
+
+def _job_bytes(config: Mapping[str, Any]) -> dict[str, float]:
+    """Float32 bytes of the data one job holds (its data files, and the fresh rows of its
+    best-head fits), per study."""
+    h, m, t = config["huang2021"], config["main"], config["theory"]
+
+    def rows(section: Mapping[str, Any]) -> int:
+        return section["splits"]["n_train"] + section["splits"]["n_test"]
+
+    def fresh(section: Mapping[str, Any]) -> int:
+        return section["eta"]["fit_rows"] + section["eta"]["val_rows"]
+
+    main_dim = max(_input_dim(LawSpec.from_config(m["law"]), **r, overlap=0.0)
+                   for r in m["regimes"].values())
+    theory_dim = max(_input_dim(LawSpec.from_config(x["law"]), overlap=0.0)
+                     for x in t["tasks"].values())
+    return {
+        "huang2021": 4.0 * len(h["seeds"]) * rows(h)
+        * _input_dim(LawSpec.from_config(h["law"]), overlap=0.0),
+        "main": 4.0 * len(m["overlaps"]) * len(m["seeds"]) * (rows(m) + fresh(m)) * main_dim,
+        "theory": 4.0 * len(t["seeds"]) * (rows(t) + fresh(t)) * theory_dim}
+
+
+def _job_count(config: Mapping[str, Any]) -> int:
+    h, m, t, g = (config[k] for k in ("huang2021", "main", "theory", "ground_truth"))
+    theory = sum(len(x["encoders"]) for x in t["tasks"].values()) * len(t["overlaps"])
+    settings = len(g["classification"]["snr_settings"])
+    return (2 * len(h["overlaps"]) * len(h["encoders"]) + len(h["overlaps"])
+            + 2 * len(m["regimes"]) * len(m["fractions"]) + len(m["regimes"]) * len(m["overlaps"])
+            + 3 * theory + settings + len(t["tasks"]) * len(t["overlaps"]))
+
+
+def size_errors(config: Mapping[str, Any]) -> list[str]:
+    """Refuse a config whose jobs would need more memory, or whose run more jobs, Monte
+    Carlo samples or subsets, than :data:`SIZE_LIMITS` (unless allow_large_runs: true)."""
+    if config.get("allow_large_runs", False):
+        return []
+    lift = " Allowed: a smaller config, or allow_large_runs: true."
+    out = [f"config key {study}: a job would hold about {size / 2**30:.1f} GiB of data "
+           f"(seeds x rows x input dimensions, float32), above the guard's "
+           f"{SIZE_LIMITS['job_bytes'] / 2**30:.0f} GiB.{lift}"
+           for study, size in _job_bytes(config).items() if size > SIZE_LIMITS["job_bytes"]]
+    jobs = _job_count(config)
+    if jobs > SIZE_LIMITS["jobs"]:
+        out.append(f"config key (top level): the grid makes about {jobs} jobs, above the "
+                   f"guard's {SIZE_LIMITS['jobs']}.{lift}")
+    if config["ground_truth"]["max_samples"] > SIZE_LIMITS["mc_samples"]:
+        out.append(f"config key ground_truth.max_samples: {config['ground_truth']['max_samples']}"
+                   f" Monte Carlo samples per setting, above the guard's "
+                   f"{SIZE_LIMITS['mc_samples']}.{lift}")
+    for name, task in config["theory"]["tasks"].items():
+        k = LawSpec.from_config(task["law"]).build(overlap=0.0).n_modalities
+        if 2**k - 1 > SIZE_LIMITS["subsets"]:
+            out.append(f"config key theory.tasks.{name}.law.params: K = {k} modalities make "
+                       f"{2**k - 1} subsets to train, above the guard's "
+                       f"{SIZE_LIMITS['subsets']}.{lift}")
+    return out
 
 
 def cross_field_errors(config: Mapping[str, Any]) -> list[str]:
     """Checks a JSON schema cannot express (run after the schema passed)."""
-    return [message for check in (_huang2021_errors, _ground_truth_errors, _main_errors,
-                                  _theory_errors) for message in check(config)]
+    checks = (split_errors, _huang2021_errors, _ground_truth_errors, _main_errors,
+              _theory_errors, tag_errors, ignored_key_errors, modality_count_errors,
+              path_errors, size_errors)
+    for check in checks:
+        errors = check(config)
+        if errors:  # later checks may rely on what earlier ones refused
+            return errors
+    return []
 
 
 def check_config(config: dict, schema_path: str | Path) -> None:
-    """Raise :class:`ConfigError` (first problem found) unless ``config`` is valid."""
-    message = schema_error(config, load_schema(schema_path))
+    """Raise :class:`ConfigError` (first problem found) unless ``config`` is valid: values
+    the schema cannot see (NaN, non-string keys), the schema, then cross-field checks."""
+    errors = value_errors(config)
+    message = errors[0] if errors else schema_error(config, load_schema(schema_path))
     if message is None:
         errors = cross_field_errors(config)
         message = errors[0] if errors else None

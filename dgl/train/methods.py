@@ -179,6 +179,8 @@ class DGLPID(DGL):
         if unique_estimator not in ("conditional_ce", "none"):
             raise ValueError("dgl_pid: unique_estimator must be 'conditional_ce' or 'none', "
                              f"got {unique_estimator!r}")
+        if not (isinstance(beta_clip, (list, tuple)) and len(beta_clip) == 2):
+            raise ValueError(f"dgl_pid: beta_clip must be two numbers [lo, hi], got {beta_clip!r}")
         if beta0 < 0 or not 0 <= ema < 1 or beta_clip[0] > beta_clip[1]:
             raise ValueError("dgl_pid: need beta0 >= 0, 0 <= ema < 1, beta_clip lo <= hi")
         self.beta0, self.schedule, self.clip = float(beta0), beta_schedule, tuple(beta_clip)
