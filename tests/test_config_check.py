@@ -284,4 +284,37 @@ def test_snakemake_stops_before_any_job(case, tmp_path):
         capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "config key " in proc.stderr
+    assert 'File "' not in proc.stderr and "Traceback" not in proc.stderr  # one line, no trace
     assert not (run / "work").exists() and not (run / "results").exists()
+
+
+def _snakemake_dry_run(config_text: str, tmp_path: Path, default: bool = False):
+    """A dry run with the config ``config_text`` given by --configfile, in a directory that
+    also holds the repository's default config.yaml when ``default``."""
+    run = tmp_path / "run"
+    run.mkdir()
+    if default:
+        (run / "config.yaml").write_text((ROOT / "config.yaml").read_text())
+    (tmp_path / "given.yaml").write_text(config_text)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--configfile", str(tmp_path / "given.yaml"), "--directory", str(run), "-n"],
+        capture_output=True, text=True, timeout=120)
+
+
+def test_a_given_config_is_not_merged_into_the_default(tmp_path):
+    """With --configfile, config.yaml contributes nothing: a config without a theory
+    section is refused (merged, it would have run the default theory study)."""
+    cfg = copy.deepcopy(SMALL)
+    del cfg["theory"]
+    proc = _snakemake_dry_run(yaml.safe_dump(cfg), tmp_path, default=True)
+    assert proc.returncode != 0
+    assert "config key (top level): 'theory' is a required property" in proc.stderr
+
+
+def test_a_key_written_twice_is_refused(tmp_path):
+    text = (ROOT / "tests" / "config" / "small.yaml").read_text() + "device: cuda\n"
+    proc = _snakemake_dry_run(text, tmp_path)
+    assert proc.returncode != 0
+    assert "config key 'device' is written twice" in proc.stderr
+    assert 'File "' not in proc.stderr

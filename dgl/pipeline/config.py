@@ -507,9 +507,42 @@ def cross_field_errors(config: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def check_config(config: dict, schema_path: str | Path) -> None:
-    """Raise :class:`ConfigError` (first problem found) unless ``config`` is valid: values
-    the schema cannot see (NaN, non-string keys), the schema, then cross-field checks."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key written twice in one mapping (YAML keeps the last)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"config key {key!r} is written twice in {loader.name}, line "
+                              f"{key_node.start_mark.line + 1}. Allowed: each key once per "
+                              "mapping (YAML would silently keep the last).")
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def check_config_files(paths: list[str | Path]) -> None:
+    """Raise :class:`ConfigError` if a config file writes a key twice in one mapping."""
+    for path in paths:
+        with open(path) as handle:
+            loader = _UniqueKeyLoader(handle)
+            loader.name = str(path)
+            try:
+                loader.get_single_data()
+            finally:
+                loader.dispose()
+
+
+def check_config(config: dict, schema_path: str | Path, files: list[str | Path] = ()) -> None:
+    """Raise :class:`ConfigError` (first problem found) unless ``config`` is valid: keys
+    written twice in its ``files``, values the schema cannot see (NaN, non-string keys), the
+    schema, then cross-field checks."""
+    check_config_files(list(files))
     errors = value_errors(config)
     message = errors[0] if errors else schema_error(config, load_schema(schema_path))
     if message is None:

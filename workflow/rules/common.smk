@@ -8,10 +8,11 @@
 # when a param changes, but compares builtin values only.
 import os
 import re
+import sys
 from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.pipeline.config import check_config
+from dgl.pipeline.config import ConfigError, check_config
 from dgl.studies.ground_truth import GroundTruth
 from dgl.studies.huang2021 import Huang2021
 from dgl.studies.main import MainStudy
@@ -21,7 +22,15 @@ from dgl.train.models import ENCODERS
 
 # schema, then cross-field checks: one message naming the key and the allowed values, before
 # any job runs
-check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+try:
+    check_config(
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        files=workflow.configfiles,
+    )
+except ConfigError as refused:  # one line naming the key, no traceback
+    print(f"ConfigError: {refused}", file=sys.stderr)
+    raise SystemExit(1)
 
 WORK = config["work_dir"]
 RESULTS = config["results_dir"]
