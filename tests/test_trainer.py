@@ -168,6 +168,7 @@ def test_converged_flag_and_relative_min_delta():
                        TrainConfig(lr=0.05, batch_size=32, max_steps=500, patience_steps=21,
                                    min_delta=1.0), [1])
     assert int(none.best_epoch[0]) == 0 and none.steps_run == 21
+    assert not bool(none.converged[0])  # never improved on its initialisation: flagged
     # best validation long before the last check, but the cap comes before the patience runs
     # out: it hit the cap, so it is not converged (the flag does not need the best to be last)
     capped = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
@@ -196,3 +197,20 @@ def test_tables_recompute_the_trainers_convergence_flag():
         frame = pl.DataFrame({"status": ["ok"], "converged": [None],
                               "best_step": [int(out.best_step[0])], "steps_run": [out.steps_run]})
         assert with_cap_flag(frame, cfg)["converged"].to_list() == [bool(out.converged[0])]
+
+
+def test_a_finite_blow_up_is_diverged():
+    """Adam at lr 1e6 keeps every loss finite but astronomically above its start: the model is
+    stopped and reported diverged (it would otherwise fall back to its initialisation and
+    look 'ok'). At a sane learning rate the same model is not."""
+    x, y = toy_data(n_sets=1, n=300)
+    data = make_data(x, y, [0])
+    model_cfg = ModelConfig((3, 2), 8, "relu", 1)
+    masks = torch.ones(1, 2, dtype=torch.bool)
+    cfg = TrainConfig(lr=1e6, batch_size=32, max_steps=200, patience_steps=200)
+    blown = train_stack(StackedLateFusion(model_cfg, masks, [0]), data, cfg, [1])
+    assert bool(blown.diverged[0]) and not bool(blown.converged[0])
+    assert blown.steps_run < 200
+    sane = train_stack(StackedLateFusion(model_cfg, masks, [0]), data,
+                       TrainConfig(lr=0.01, batch_size=32, max_steps=200, patience_steps=200), [1])
+    assert not bool(sane.diverged[0])

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from dgl.train.models import ModelConfig
-from dgl.train.trainer import TrainConfig, reached_cap
+from dgl.train.trainer import TrainConfig, never_improved, reached_cap
 from synth.datasets import Datasets, Splits, draw_datasets
 from synth.generators import LawSpec
 
@@ -133,11 +133,13 @@ def model_counts() -> list[pl.Expr]:
 
 def with_cap_flag(frame: pl.DataFrame, train: TrainConfig) -> pl.DataFrame:
     """Per-model rows with ``converged`` recomputed from their best_step and steps_run under
-    the study's budget (:func:`dgl.train.trainer.reached_cap`, the trainer's own rule): not
-    converged = hit the step cap before its patience ran out."""
+    the study's budget (the trainer's own rules): not converged = hit the step cap before its
+    patience ran out (:func:`dgl.train.trainer.reached_cap`) or trained without ever improving
+    on its initial validation loss (:func:`dgl.train.trainer.never_improved`)."""
     capped = reached_cap(pl.col("best_step"), pl.col("steps_run"), train.max_steps,
                          train.patience_steps)
-    return frame.with_columns(converged=~capped.fill_null(False))
+    stalled = never_improved(pl.col("best_step"), pl.col("steps_run"))
+    return frame.with_columns(converged=~(capped | stalled).fill_null(False))
 
 
 def unconverged_count() -> pl.Expr:

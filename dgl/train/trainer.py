@@ -24,9 +24,11 @@ when all models are done or after ``max_steps`` steps (patience_steps >= max_ste
 budget with the best validation checkpoint). A model is *converged* only if its patience ran
 out before the cap: a model that reaches max_steps less than patience_steps after its best
 validation hit the cap (:func:`reached_cap`), and the flag says its numbers come from a
-model that had not finished. A model whose training loss or
+model that had not finished; so is a model that never improved on its initial validation loss
+(:func:`never_improved`: it kept its random initialisation). A model whose training loss or
 parameters become NaN/inf, or
-whose validation loss does, is stopped at once and marked ``diverged`` (its checkpoint is
+whose validation loss does or exceeds ``blowup_factor`` times its initial value (a finite
+blow-up), is stopped at once and marked ``diverged`` (its checkpoint is
 kept only so the stack stays whole; evaluation reports it as diverged, never its numbers). A
 done model leaves the stack at once (its parameters, optimiser state and data indices are
 dropped), so a stack costs the sum of its models' epochs, not E times the longest. For
@@ -74,9 +76,17 @@ class TrainConfig:
     momentum: float = 0.9
     grad_probe_every: int = 0
     log_every: float = 0.1  # a progress line each time this share of max_steps is passed
+    blowup_factor: float = 1000.0  # val loss > this x its initial value: a finite blow-up
 
     def __post_init__(self) -> None:
         OPTIMIZERS.get(self.optimizer)  # unknown names fail, listing the known ones
+
+
+def never_improved(best_step, steps_run):
+    """Whether a model that trained (steps_run > 0) never improved on its initial validation
+    loss (its best checkpoint is step 0: it kept its random initialisation). Such a model is
+    flagged not converged. Works on numbers, tensors, arrays and polars expressions alike."""
+    return (best_step == 0) & (steps_run > 0)
 
 
 def reached_cap(best_step, steps_run, max_steps: int, patience_steps: int):
@@ -216,6 +226,7 @@ class _StackRun:
         self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         self.best = self.snapshot()
         self.best_val, _ = self.validate()
+        self.initial_val = self.best_val.clone()  # the reference of a finite blow-up
         n, dev = self.n_models, self.device
         self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
         self.best_step = torch.zeros(n, dtype=torch.long, device=dev)
@@ -339,10 +350,12 @@ class _StackRun:
         """Validation, checkpoints and early stopping after an epoch; True when every model
         is done (the others leave the stack)."""
         val, val_acc = self.validate()
-        blown = ~torch.isfinite(val)
+        limit = self.cfg.blowup_factor * self.initial_val[self.active].abs()
+        blown = ~torch.isfinite(val) | (val > limit)
         if bool(blown.any()):
-            log.warning("epoch %d: %d model(s) diverged (non-finite validation loss)", epoch,
-                        int(blown.sum()))
+            log.warning("epoch %d: %d model(s) diverged (validation loss non-finite or above "
+                        "%g x its initial value)", epoch, int(blown.sum()),
+                        self.cfg.blowup_factor)
             self.diverged[self.active[blown]] = True
         improved = val < self.best_val[self.active] * (1 - self.cfg.min_delta)
         self.checkpoint(improved, val, epoch)
@@ -401,9 +414,10 @@ class _StackRun:
         """The outcome per model; not converged: it hit the step cap (:func:`reached_cap`)."""
         capped = reached_cap(self.best_step, self.step, self.cfg.max_steps,
                              self.cfg.patience_steps)
+        stalled = never_improved(self.best_step, self.step)
         return TrainResult(
             diverged=self.diverged.cpu(),
-            converged=(~capped & ~self.diverged).cpu(),
+            converged=(~capped & ~stalled & ~self.diverged).cpu(),
             best_epoch=self.best_epoch.cpu(),
             best_step=self.best_step.cpu(),
             best_val_loss=self.best_val.cpu(),
