@@ -89,23 +89,55 @@ def test_provenance_sidecar_for_every_output(small_run: Path):
 
 
 def test_divergence_is_reported_not_averaged(tmp_path: Path):
-    """A learning rate of 1e30 makes every Huang model's loss overflow: the tables must say
-    'diverged' for each of them and hold no number computed from them."""
+    """A learning rate of 1e30 makes every model of every training study diverge (Huang: the
+    loss overflows; main and theory: a finite blow-up or an overflow). The run exits 0, every
+    table of the three studies is written, says 'diverged' for each model and holds no number
+    computed from them."""
     cfg = yaml.safe_load(SMALL.read_text())
-    cfg["huang2021"]["train"]["lr"] = 1e30
+    for study in ("huang2021", "main", "theory"):
+        cfg[study]["train"]["lr"] = 1e30
     path = tmp_path / "diverge.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    proc = run_small(tmp_path / "run", "results/tables/huang_table4.csv",
-                     "results/tables/huang_table4.md", config=path)
+    proc = run_small(tmp_path / "run", config=path)  # every table and figure
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = pl.read_csv(tmp_path / "run/results/tables/huang_table4_runs.csv")
+    out = tmp_path / "run/results/tables"
+    runs = pl.read_csv(out / "huang_table4_runs.csv")
     assert runs.height == 54 and (runs["status"] == "diverged").all()
     assert runs["test_mse_refit"].null_count() == runs.height
-    table = pl.read_csv(tmp_path / "run/results/tables/huang_table4.csv")
+    table = pl.read_csv(out / "huang_table4.csv")
     assert (table["linear_n_diverged"] == 3).all() and (table["linear_n_seeds"] == 0).all()
     assert table["linear_mean"].null_count() == table.height
-    md = (tmp_path / "run/results/tables/huang_table4.md").read_text()
+    md = (out / "huang_table4.md").read_text()
     assert md.count("(3 diverged)") == 2 * 9 and "never averaged in: 54." in md
+    main = pl.read_csv(out / "main_runs.csv").filter(pl.col("variant") != "random")
+    assert main.height and (main["status"] == "diverged").all()
+    assert main["test_acc"].null_count() == main.height
+    methods = pl.read_csv(out / "main_methods.csv").filter(pl.col("row") != "random")
+    assert (methods["n_seeds"] == 0).all() and (methods["n_diverged"] > 0).all()
+    for name in ("table1_accuracy_by_subset.csv", "table2_gamma.csv", "crossover.csv"):
+        assert (out / name).exists(), name
+    assert "diverged" in (out / "table1_accuracy_by_subset.md").read_text()
+
+
+def test_a_truncated_intermediate_is_named(small_run: Path, tmp_path: Path):
+    """Truncate one per-model metrics file of a finished run: the rerun stops at the table
+    that reads it, naming the file and saying to delete it and rerun, instead of computing a
+    table from it; deleting it and rerunning repairs the run."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run, symlinks=True)
+    target = run / "work/huang2021/metrics/rho0_linear.csv"
+    text = target.read_text().splitlines(keepends=True)
+    target.write_text("".join(text[: len(text) // 2]))
+    proc = run_small(run)
+    assert proc.returncode != 0
+    assert "intermediate work/huang2021/metrics/rho0_linear.csv" in proc.stderr
+    assert "Delete work/huang2021/metrics/rho0_linear.csv and rerun" in proc.stderr
+    target.unlink()
+    repaired = run_small(run)
+    assert repaired.returncode == 0, repaired.stderr[-3000:]
+    assert tables(run) == tables(small_run)
 
 
 def _dry_run_resources(profile: str, tmp_path: Path) -> dict[str, str]:

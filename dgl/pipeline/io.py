@@ -9,10 +9,19 @@ the target is left as it was.
 
 Trained stacks are stored as plain tensors, numbers and strings and loaded with
 ``torch.load(weights_only=True)``: a file planted under the work dir cannot run code.
+
+Intermediates (datasets, trained stacks, per-model metrics, ground truth, gradient traces:
+everything under the work dir that a later job reads) are written with a record beside them,
+``<file>.check.json``: the file's sha256, its size and (tables) its row count. Every reader
+of an intermediate verifies it first (:func:`verify`) and, on a missing record or a mismatch
+(a truncated, edited or half-copied file), stops naming the file and saying to delete it and
+rerun, instead of computing tables from it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -89,12 +98,14 @@ def save_datasets(path: str | os.PathLike, datasets: Datasets) -> None:
     atomic_write(path, lambda p: np.savez(p, x=datasets.x, y=datasets.y,
                                           overlaps=keys[:, 0].astype(float),
                                           seeds=keys[:, 1].astype(np.int64)))
+    record(path, int(datasets.x.shape[0] * datasets.x.shape[1]))
 
 
 def load_datasets(paths: Sequence[str | os.PathLike]) -> Datasets:
     """The datasets of one or more files, in the given order."""
     parts = []
     for path in paths:
+        verify(path)
         with np.load(path) as f:
             keys = tuple(zip(f["overlaps"].tolist(), f["seeds"].tolist()))
             parts.append(Datasets(f["x"], f["y"], keys))
@@ -104,8 +115,64 @@ def load_datasets(paths: Sequence[str | os.PathLike]) -> Datasets:
 def save_stacks(path: str | os.PathLike, stacks: Sequence[TrainedStack]) -> None:
     """Trained stacks as plain containers (see :meth:`TrainedStack.to_state`)."""
     atomic_write(path, lambda p: torch.save([s.to_state() for s in stacks], p))
+    record(path, len(stacks))
 
 
 def load_stacks(path: str | os.PathLike) -> list[TrainedStack]:
     """The stacks of a file written by :func:`save_stacks`, loaded with weights_only=True."""
+    verify(path)
     return [TrainedStack.from_state(s) for s in torch.load(path, weights_only=True)]
+
+
+#: The record written beside every intermediate.
+CHECK_SUFFIX = ".check.json"
+
+
+class IntermediateError(RuntimeError):
+    """An intermediate whose contents are not what was written (or that has no record)."""
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_path(path: str | os.PathLike) -> Path:
+    return Path(f"{path}{CHECK_SUFFIX}")
+
+
+def record(path: str | os.PathLike, rows: int | None = None) -> None:
+    """Write the record of the intermediate ``path`` (just written): sha256, bytes, rows."""
+    facts = {"sha256": _sha256(path), "bytes": Path(path).stat().st_size, "rows": rows}
+    write_text(_check_path(path), json.dumps(facts, indent=1) + "\n")
+
+
+def verify(path: str | os.PathLike) -> None:
+    """Raise :class:`IntermediateError` unless ``path`` matches the record written with it."""
+    check = _check_path(path)
+    rerun = f"Delete {path} and rerun snakemake (it is rebuilt from its inputs)."
+    if not check.exists():
+        raise IntermediateError(f"intermediate {path}: no record of what was written "
+                                f"({check.name} is missing). {rerun}")
+    facts = json.loads(check.read_text())
+    if Path(path).stat().st_size != facts["bytes"] or _sha256(path) != facts["sha256"]:
+        rows = f", {facts['rows']} rows" if facts.get("rows") is not None else ""
+        raise IntermediateError(f"intermediate {path}: its contents differ from what was "
+                                f"written ({facts['bytes']} bytes{rows}; now "
+                                f"{Path(path).stat().st_size} bytes): truncated or edited. "
+                                f"{rerun}")
+
+
+def write_intermediate(frame: pl.DataFrame, path: str | os.PathLike) -> None:
+    """A per-model (or ground-truth) table of the work dir, with its record."""
+    write_csv(frame, path)
+    record(path, frame.height)
+
+
+def read_intermediate(path: str | os.PathLike, **kwargs) -> pl.DataFrame:
+    """A table written by :func:`write_intermediate`, verified against its record first."""
+    verify(path)
+    return read_table(path, **kwargs)

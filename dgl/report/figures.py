@@ -184,9 +184,12 @@ def accuracy_figure(runs: pl.DataFrame) -> Figure:
             ax.plot(a["fraction"], a[metric], marker=".", color=colour,
                     label="{" + subset.replace("+", ",") + "}")
             ax.axhline(a[bayes][0], color=colour, ls="--", lw=0.8)
-        ax.set_xscale("log")
-        if kind == "regression":
-            ax.set_yscale("log")
+        if not sel[metric].drop_nulls().len():  # every model diverged: nothing to scale
+            ax.text(0.5, 0.5, "every model diverged", transform=ax.transAxes, ha="center")
+        else:
+            ax.set_xscale("log")
+            if kind == "regression":
+                ax.set_yscale("log")
         _panel_labels(ax, task, enc, rho,
                       "test accuracy" if kind == "classification" else "test MSE")
     return _legends_and_layout(fig, axes)
@@ -205,8 +208,11 @@ def gamma_figure(runs: pl.DataFrame, gamma: pl.DataFrame) -> Figure:
                         g["gamma_hi"] - g["gamma"]], marker=".", capsize=2, lw=1,
                         label=f"{m} vs {n}")
         ax.axhline(0, color="grey", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("symlog", linthresh=1e-3)
+        if not sel["gamma"].drop_nulls().len():  # every pair diverged: nothing to scale
+            ax.text(0.5, 0.5, "every model diverged", transform=ax.transAxes, ha="center")
+        else:
+            ax.set_xscale("log")
+            ax.set_yscale("symlog", linthresh=1e-3)
         _panel_labels(ax, task, enc, rho, "γ_S(M, N)")
     return _legends_and_layout(fig, axes)
 
@@ -263,13 +269,17 @@ def main_heatmap_figure(pairs: pl.DataFrame) -> Figure:
             grid = [[None] * len(sizes) for _ in overlaps]
             for r in sel.iter_rows(named=True):
                 grid[overlaps.index(r["overlap"])][sizes.index(r["n_train"])] = r
-            values = [[(c["diff"] * scale if c else float("nan")) for c in row] for row in grid]
+            values = [[(c["diff"] * scale if c and c["diff"] is not None else float("nan"))
+                       for c in row] for row in grid]  # no number: a cell that diverged
             bound = max([abs(v) for row in values for v in row if v == v] or [1.0]) or 1.0
             cmap = "RdBu" if measure == "fused_acc" else "RdBu_r"
             ax.imshow(values, cmap=cmap, vmin=-bound, vmax=bound, aspect="auto", origin="lower")
             for a, row in enumerate(grid):
                 for b, cell in enumerate(row):
                     if cell is None:
+                        continue
+                    if cell["diff"] is None:
+                        ax.text(b, a, "div.", ha="center", va="center", fontsize=7)
                         continue
                     ax.text(b, a, signed(cell["diff"] * scale, 2), ha="center", va="center",
                             fontsize=7, fontweight="bold" if cell["verdict"] != "within noise"

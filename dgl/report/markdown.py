@@ -12,17 +12,20 @@ from collections.abc import Callable
 import polars as pl
 
 
-def number(value: float, digits: int) -> str:
-    """``value`` with ``digits`` decimals; '-0.00' is printed '0.00'."""
+def number(value: float | None, digits: int) -> str:
+    """``value`` with ``digits`` decimals; '-0.00' is printed '0.00'; no value (a number
+    of diverged models only) '–'."""
+    if value is None:
+        return "–"
     text = f"{value:.{digits}f}"
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def signed(value: float, digits: int) -> str:
+def signed(value: float | None, digits: int) -> str:
     """``value`` with ``digits`` decimals and its sign ('+0.00' for anything that rounds to
-    zero, whatever its sign)."""
+    zero, whatever its sign; '–' for no value)."""
     text = number(value, digits)
-    return text if text.startswith("-") else "+" + text
+    return text if text.startswith(("-", "–")) else "+" + text
 
 
 def pm(mean: float | None, std: float | None, digits: int = 2) -> str:

@@ -53,6 +53,16 @@ class Cell:
     datasets: tuple[str, ...]
 
 
+def check_rows(frame: pl.DataFrame, expected: int, what: str) -> pl.DataFrame:
+    """``frame`` itself, if it has the ``expected`` number of per-model rows of the grid;
+    otherwise a ValueError naming ``what`` (a table built from a partial or doubled set of
+    models would be silently wrong)."""
+    if frame.height != expected:
+        raise ValueError(f"{what}: {frame.height} per-model rows where the config's grid makes "
+                         f"{expected}. Delete the study's metrics under the work dir and rerun.")
+    return frame
+
+
 def fraction_rows(splits: Splits, fraction: float) -> tuple[np.ndarray, Splits]:
     """The rows a fraction trains on (the first round(f n_max), n_max = splits.n_train,
     nested; a share val_fraction of them, at least one, for validation) followed by the

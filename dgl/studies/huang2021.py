@@ -80,6 +80,10 @@ class Huang2021Cell(Cell):
         return StackPlan(task="regression", model=model_config(study.model, dims, self.encoder, 1),
                          specs=specs, splits=study.splits, train=study.train, tag=self.encoder)
 
+    def expected_rows(self) -> int:
+        """Per-model rows of this cell's metrics: one per model of its stack."""
+        return len(self.plan().specs)
+
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         return [train_plan(self.plan(), datasets, device)]
 

@@ -191,6 +191,18 @@ class MainCell(Cell):
                          method=point.method, options=point.options, variant=point.variant,
                          fraction=self.fraction, pair_tag=PAIR_TAG)
 
+    def expected_rows(self) -> int:
+        """Rows of this cell's metrics: every model's parts (its fused latent and each
+        modality's encoder, one part for a single-modality model), and the random encoders
+        (the joint stack's models, every part)."""
+        total = 0
+        for point in self.study.variants:
+            masks = self.plan(point).masks().sum(dim=1)
+            total += int(sum(1 if m == 1 else m + 1 for m in masks.tolist()))
+            if point.method == "joint":
+                joint = int(sum(m + 1 for m in masks.tolist()))
+        return total + joint
+
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         data = datasets.rows(self.rows()[0])
         stacks = []
@@ -404,17 +416,20 @@ def _model_rows(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def paired(a: pl.DataFrame, b: pl.DataFrame, value: str) -> pl.DataFrame:
-    """Per (regime, overlap, fraction): mean of A - B over the seeds both have, with its 95 %
-    t interval (n - 1 degrees of freedom) and n."""
+    """Per (regime, overlap, fraction): mean of A - B over the seeds both have a number for,
+    with its 95 % t interval (n - 1 degrees of freedom) and n; a cell with fewer than two
+    such seeds (their models diverged) keeps its row, with n and no numbers."""
     both = a.select(*KEYS, "seed", pl.col(value).alias("a")).join(
-        b.select(*KEYS, "seed", pl.col(value).alias("b")), on=[*KEYS, "seed"]).drop_nulls()
+        b.select(*KEYS, "seed", pl.col(value).alias("b")), on=[*KEYS, "seed"])
     rows = []
     for key, grp in both.group_by(KEYS, maintain_order=True):
-        diff = (grp["a"] - grp["b"]).to_numpy()
-        mean, lo, hi = t_interval(diff)
+        diff = (grp["a"] - grp["b"]).drop_nulls().to_numpy()
+        mean, lo, hi = t_interval(diff) if len(diff) >= 2 else (None, None, None)
         rows.append({**dict(zip(KEYS, key)), "diff": mean, "lo": lo, "hi": hi,
                      "n": len(diff)})
-    return pl.DataFrame(rows)
+    schema = {**{k: a.schema[k] for k in KEYS}, "diff": pl.Float64, "lo": pl.Float64,
+              "hi": pl.Float64, "n": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def laziness_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
@@ -438,7 +453,8 @@ def laziness_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         gap = paired(uni, joint, "head_acc").rename(
             {"diff": "gap", "lo": "gap_lo", "hi": "gap_hi", "n": "n_pairs"})
         table = means[0].join(means[1], on=KEYS).join(means[2], on=KEYS).join(
-            head, on=KEYS).join(gap, on=KEYS).with_columns(pl.lit(k).alias("modality"))
+            head, on=KEYS, how="left").join(gap, on=KEYS, how="left").with_columns(
+            pl.lit(k).alias("modality"))  # left: a cell whose models all diverged stays
         out.append(table)
     t = truth.filter(~pl.col("subset").str.contains(r"\+")).select(
         pl.col("setting").alias("regime"), "overlap",
@@ -514,13 +530,14 @@ def paired_table(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
             # the interval of sign x (A - B): above 0, A is better; below 0, B is
             low = pl.min_horizontal(pl.col("lo") * sign, pl.col("hi") * sign)
             high = pl.max_horizontal(pl.col("lo") * sign, pl.col("hi") * sign)
-            verdict = (pl.when(low > 0).then(pl.lit("A better"))
+            verdict = (pl.when(pl.col("n") < 2).then(pl.lit("diverged"))
+                       .when(low > 0).then(pl.lit("A better"))
                        .when(high < 0).then(pl.lit("B better"))
                        .otherwise(pl.lit("within noise")))
             out.append(diff.with_columns(pl.lit(name).alias("comparison"),
                                          pl.lit(measure).alias("measure"),
                                          verdict.alias("verdict")))
-    return pl.concat(out).sort(["comparison", "measure", *KEYS])
+    return pl.concat(out).sort(["comparison", "measure", *KEYS]) if out else pl.DataFrame()
 
 
 def pid_prediction(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
@@ -540,25 +557,35 @@ def pid_prediction(chosen: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
                on=["regime", "fraction", "overlap", "seed"])
          .with_columns((pl.col("pid") - pl.col("dgl")).alias("d")).drop_nulls("d"))
     out = []
-    for (regime, fraction), grp in d.group_by(["regime", "fraction"], maintain_order=True):
-        lo_rho, hi_rho = grp["overlap"].min(), grp["overlap"].max()
+    lo_rho, hi_rho = rows["overlap"].min(), rows["overlap"].max()
+    for (regime, fraction), _ in rows.group_by(["regime", "fraction"], maintain_order=True):
+        grp = d.filter((pl.col("regime") == regime) & (pl.col("fraction") == fraction))
         ends = grp.filter(pl.col("overlap") == lo_rho).select("seed", pl.col("d").alias("low")).join(
             grp.filter(pl.col("overlap") == hi_rho).select("seed", pl.col("d").alias("high")),
             on="seed")
-        mean, lo, hi = t_interval((ends["low"] - ends["high"]).to_numpy())
-        out.append({"regime": regime, "fraction": fraction, "d_low_overlap": ends["low"].mean(),
-                    "d_high_overlap": ends["high"].mean(), "contrast": mean, "lo": lo,
-                    "hi": hi, "n": ends.height,
-                    "verdict": "held" if hi < 0 else "contradicted" if lo > 0
-                    else "not resolved"})
-    return pl.DataFrame(out).sort(["regime", "fraction"])
+        row = {"regime": regime, "fraction": fraction, "d_low_overlap": ends["low"].mean(),
+               "d_high_overlap": ends["high"].mean(), "contrast": None, "lo": None,
+               "hi": None, "n": ends.height, "verdict": "diverged"}  # < 2 pairs trained
+        if ends.height >= 2:
+            mean, lo, hi = t_interval((ends["low"] - ends["high"]).to_numpy())
+            row.update(contrast=mean, lo=lo, hi=hi, verdict="held" if hi < 0 else
+                       "contradicted" if lo > 0 else "not resolved")
+        out.append(row)
+    return pl.DataFrame(out, infer_schema_length=None).sort(["regime", "fraction"])
 
 
 # --- Markdown and findings --------------------------------------------------------------
 
-def _ci(mean: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2) -> str:
+def _ci(mean: float | None, lo: float | None, hi: float | None, scale: float = 100.0,
+        digits: int = 2) -> str:
+    if mean is None or lo is None or hi is None:
+        return "none (fewer than two seeds trained)"
     return (f"{signed(mean * scale, digits)} [{signed(lo * scale, digits)}, "
             f"{signed(hi * scale, digits)}]")
+
+
+def _points(value: float | None, digits: int = 1) -> str:
+    return "none" if value is None else number(value * 100, digits)
 
 
 #: The size of gap (accuracy, as a fraction) that counts as a laziness gap (issue 14).
@@ -575,7 +602,7 @@ def laziness_findings(lazy: pl.DataFrame, weak: Mapping[str, int]) -> list[str]:
         sel = lazy.filter((pl.col("regime") == regime) & (pl.col("modality") == k))
         if not sel.height:
             continue
-        top = sel.sort("gap", descending=True).row(0, named=True)
+        top = sel.sort("gap", descending=True, nulls_last=True).row(0, named=True)
         big = sel.filter((pl.col("gap") >= LAZINESS_POINTS) & (pl.col("gap_lo") > 0))
         beyond = sel.filter(pl.col("gap_lo") > 0).height
         excluded = sel.filter(pl.col("gap_hi") < LAZINESS_POINTS).height
@@ -586,8 +613,7 @@ def laziness_findings(lazy: pl.DataFrame, weak: Mapping[str, int]) -> list[str]:
             f"gap >= 3 points beyond noise in {big.height} of {sel.height} (overlap, fraction) "
             f"cells, above 0 beyond noise in {beyond}, a 3-point gap excluded (interval "
             f"below 3 points) in {excluded}; headroom (unimodal - random) "
-            f"{number(sel['headroom'].min() * 100, 1)} to "
-            f"{number(sel['headroom'].max() * 100, 1)} points.")
+            f"{_points(sel['headroom'].min())} to {_points(sel['headroom'].max())} points.")
     return out
 
 
@@ -597,13 +623,17 @@ def paired_findings(pairs: pl.DataFrame) -> list[str]:
     out = []
     for (name, measure), grp in pairs.group_by(["comparison", "measure"], maintain_order=True):
         counts = {v: grp.filter(pl.col("verdict") == v).height
-                  for v in ("A better", "B better", "within noise")}
+                  for v in ("A better", "B better", "within noise", "diverged")}
         a, b = name.split(" - ")
+        mean = grp["diff"].mean()
+        scale, unit = (100, " points") if measure == "fused_acc" else (1, " nats")
         out.append(f"- {name}, {measure.replace('_', ' ')}: {a} better in "
                    f"{counts['A better']}, {b} better in {counts['B better']}, within noise in "
-                   f"{counts['within noise']} of {grp.height} cells; mean difference "
-                   f"{signed(grp['diff'].mean() * (100 if measure == 'fused_acc' else 1), 3)}"
-                   f"{' points' if measure == 'fused_acc' else ' nats'}.")
+                   f"{counts['within noise']} of {grp.height} cells"
+                   + (f" (no pair trained in {counts['diverged']})" if counts["diverged"]
+                      else "")
+                   + "; mean difference "
+                   + (f"{signed(mean * scale, 3)}{unit}." if mean is not None else "none."))
         if a in ("dgl", "dgl_pid"):
             losses = grp.filter(pl.col("verdict") == "B better")
             if losses.height:
@@ -615,11 +645,13 @@ def paired_findings(pairs: pl.DataFrame) -> list[str]:
 
 def pid_findings(pred: pl.DataFrame) -> list[str]:
     counts = {v: pred.filter(pl.col("verdict") == v).height
-              for v in ("held", "contradicted", "not resolved")}
+              for v in ("held", "contradicted", "not resolved", "diverged")}
     return [f"- DGL+PID prediction (dgl_pid - dgl on the weak modality's eta lowest at the "
             f"smallest overlap, rising toward the largest): held in {counts['held']}, "
             f"contradicted in {counts['contradicted']}, not resolved in "
-            f"{counts['not resolved']} of {pred.height} (regime, fraction) cells."]
+            f"{counts['not resolved']} of {pred.height} (regime, fraction) cells"
+            + (f", untestable (fewer than two seeds trained) in {counts['diverged']}."
+               if counts["diverged"] else ".")]
 
 
 def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame,
@@ -648,8 +680,9 @@ def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame
     lines += _section("Laziness: probe accuracy of each encoder", [
         "regime", "ρ", "n", "modality", "random", "unimodal", "joint", "headroom (points)",
         "gap = unimodal - joint (points)", "Bayes"], [
-        [r["regime"], f"{r['overlap']:g}", r["n_train"], r["modality"], f"{r['random_acc']:.4f}",
-         f"{r['unimodal_acc']:.4f}", f"{r['joint_acc']:.4f}",
+        [r["regime"], f"{r['overlap']:g}", r["n_train"], r["modality"],
+         pm(r["random_acc"], None, 4), pm(r["unimodal_acc"], None, 4),
+         pm(r["joint_acc"], None, 4),
          _ci(r["headroom"], r["headroom_lo"], r["headroom_hi"]),
          _ci(r["gap"], r["gap_lo"], r["gap_hi"]), f"{r['bayes_acc_modality']:.4f}"]
         for r in lazy.iter_rows(named=True)])

@@ -174,6 +174,11 @@ class TheoryCell(Cell):
                          specs=specs, splits=splits, train=study.train, tag=tag,
                          fraction=fraction)
 
+    def expected_rows(self) -> int:
+        """Per-model rows of this cell's metrics: every fraction's models."""
+        return sum(len(self.plan(f, self.study.fraction_rows(f)[1]).specs)
+                   for f in self.study.fractions)
+
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         stacks = []
         for fraction in self.study.fractions:
@@ -388,7 +393,18 @@ def gamma_table(metrics: pl.DataFrame, n_modalities: int, margin_share: float = 
                 continue
             row = _pair_row(dict(zip(keys, key)), m, n, by, seeds, margin_share, k_bound)
             rows.append({**row, **counts})
-    return pl.DataFrame(rows, infer_schema_length=None)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in GAMMA_SCHEMA.items()
+               if name not in frame.columns]  # every pair diverged: the columns stay, empty
+    return frame.with_columns(missing) if missing else frame
+
+
+#: The columns of a pair that trained, with their types (kept, empty, when none did).
+GAMMA_SCHEMA = {"info_gain": pl.Boolean, "prediction": pl.Utf8, "gamma": pl.Float64,
+                "gamma_lo": pl.Float64, "gamma_hi": pl.Float64, "risk_diff": pl.Float64,
+                "risk_diff_lo": pl.Float64, "risk_diff_hi": pl.Float64, "slack": pl.Float64,
+                "slack_hi": pl.Float64, "theorem1_bound": pl.Float64, "theorem1": pl.Utf8,
+                "n_unconverged": pl.Int64}
 
 
 def crossover_table(metrics: pl.DataFrame, n_modalities: int) -> pl.DataFrame:

@@ -17,6 +17,7 @@ rule huang2021_table4:
     params:
         setting=HUANG.setting(),
         train=HUANG.train,  # the budget the convergence flag is read against
+        rows=sum(cell.expected_rows() for cell in CELLS["huang2021"].values()),
     conda:
         "../envs/mmtheory.yaml"
     log:

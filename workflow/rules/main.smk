@@ -35,6 +35,7 @@ rule main_tables:
         runs=f"{RESULTS}/tables/main_runs.csv",
     params:
         train=MAIN.train,  # the budget the convergence flag is read against
+        rows=sum(cell.expected_rows() for cell in CELLS["main"].values()),
     conda:
         "../envs/mmtheory.yaml"
     log:

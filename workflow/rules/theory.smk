@@ -17,6 +17,7 @@ rule theory_tables:
         equal_margin=THEORY.equal_margin,
         theorem1_k=THEORY.theorem1_k,
         train=THEORY.train,  # the budget the convergence flag is read against
+        rows=sum(cell.expected_rows() for cell in CELLS["theory"].values()),
     conda:
         "../envs/mmtheory.yaml"
     log:

@@ -1,12 +1,12 @@
 """Exact Bayes values and PIDs of every law of one ground-truth job (rule classification_truth)."""
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.pipeline.io import write_csv
+from dgl.pipeline.io import write_intermediate
 from dgl.pipeline.logs import configure
 from synth.ground_truth import truth_job_frames
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
 subsets, pid = truth_job_frames(sm.params.job)
-write_csv(subsets, sm.output.subsets)
-write_csv(pid, sm.output.pid)
+write_intermediate(subsets, sm.output.subsets)
+write_intermediate(pid, sm.output.pid)

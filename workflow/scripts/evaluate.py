@@ -3,12 +3,12 @@
 import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.pipeline.io import load_datasets, load_stacks, read_table, write_csv
+from dgl.pipeline.io import load_datasets, load_stacks, read_intermediate, write_intermediate
 from dgl.pipeline.logs import configure
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
 torch.set_num_threads(sm.threads)
-extra = [read_table(p) for p in sm.input.extra]  # the study's other tables (see the rule)
+extra = [read_intermediate(p) for p in sm.input.extra]  # the study's other tables (see the rule)
 metrics = sm.params.job.evaluate(load_datasets(sm.input.data), load_stacks(sm.input.runs), *extra)
-write_csv(metrics, sm.output[0])
+write_intermediate(metrics, sm.output[0])

@@ -1,9 +1,9 @@
 """Gradient-norm traces of every variant point of one main-study cell (rule main_gradients)."""
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.pipeline.io import load_stacks, write_csv
+from dgl.pipeline.io import load_stacks, write_intermediate
 from dgl.pipeline.logs import configure
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
-write_csv(sm.params.job.gradients(load_stacks(sm.input.runs)), sm.output[0])
+write_intermediate(sm.params.job.gradients(load_stacks(sm.input.runs)), sm.output[0])

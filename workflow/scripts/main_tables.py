@@ -3,17 +3,18 @@
 import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
-from dgl.pipeline.io import read_table, write_csv, write_text
+from dgl.pipeline.io import read_intermediate, write_csv, write_text
 from dgl.pipeline.logs import configure
-from dgl.studies.common import with_cap_flag
+from dgl.studies.common import check_rows, with_cap_flag
 from dgl.studies import main
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
 configure(sm.log[0])
-metrics = with_cap_flag(pl.concat([read_table(p) for p in sm.input.metrics],
+metrics = with_cap_flag(pl.concat([read_intermediate(p) for p in sm.input.metrics],
                                    how="diagonal_relaxed"), sm.params.train)
-truth = pl.concat([read_table(p) for p in sm.input.truth])
-gradients = pl.concat([read_table(p) for p in sm.input.gradients], how="diagonal_relaxed")
+check_rows(metrics, sm.params.rows, "main per-model metrics")
+truth = pl.concat([read_intermediate(p) for p in sm.input.truth])
+gradients = pl.concat([read_intermediate(p) for p in sm.input.gradients], how="diagonal_relaxed")
 chosen = main.chosen_models(metrics)
 weak = main.weak_modalities(truth)
 tables = {"main_laziness": main.laziness_table(chosen, truth),
