@@ -153,6 +153,7 @@ def with_cap_flag(frame: pl.DataFrame, train: TrainConfig) -> pl.DataFrame:
 
 
 def unconverged_count() -> pl.Expr:
-    """Models of a group that hit the step cap before their patience ran out (averaged in,
+    """Models of a group not converged: at the step cap before their patience ran out, or
+    never improved on their initial validation loss (averaged in,
     and counted so a reader knows)."""
     return ((pl.col("status") == "ok") & ~pl.col("converged")).sum()

@@ -194,8 +194,10 @@ def _legend(table: pl.DataFrame, encoders: list[str]) -> list[str]:
                       f"({HUANG2021_SETTING}): published values are not compared.")
     for column, words in (("n_diverged", "diverged (training loss NaN/inf): counted in their "
                                          "cells as 'diverged', never averaged in"),
-                          ("n_unconverged", "hit the step cap before their patience ran out "
-                                            "(not converged): averaged in, and counted"),
+                          ("n_unconverged", "not converged (hit the step cap before their "
+                                            "patience ran out, or never improved on their "
+                                            "initial validation loss): averaged in, and "
+                                            "counted"),
                           ("n_eta_violations", "with an eta estimate above their own risk "
                                                "beyond noise")):
         total = sum(int(v) for enc in encoders for v in table[f"{enc}_{column}"].drop_nulls())
@@ -244,8 +246,9 @@ def huang_findings(table: pl.DataFrame) -> list[str]:
     for enc in encoders:
         unconverged = int(table[f"{enc}_n_unconverged"].sum())
         violations = int(table[f"{enc}_n_eta_violations"].sum())
-        out.append(f"- {enc} encoder: {unconverged} model(s) at the step cap before their patience ran out "
-                   f"(flagged), {violations} eta estimate(s) above the model's own risk beyond "
+        out.append(f"- {enc} encoder: {unconverged} model(s) not converged (at the step cap "
+                   "before their patience ran out, or never improved on their initial "
+                   f"validation loss; flagged), {violations} eta estimate(s) above the model's own risk beyond "
                    f"noise.")
     if "relu" in encoders:
         top = table.filter(pl.col("overlap") == table["overlap"].max())

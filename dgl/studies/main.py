@@ -670,8 +670,9 @@ def main_markdown(lazy: pl.DataFrame, methods: pl.DataFrame, pairs: pl.DataFrame
         "the mean paired difference. *probe*: accuracy of the best linear head on a frozen "
         "encoder (fitted on fresh rows of the law, the model's own head a candidate), on the "
         "test rows. *eta* = that head's test cross-entropy - the exact Bayes cross-entropy of "
-        "all modalities (nats). *random*: the shared initial encoder, untrained. Models that "
-        "hit the step cap before their patience ran out (not converged): "
+        "all modalities (nats). *random*: the shared initial encoder, untrained. Models not "
+        "converged (hit the step cap before their patience ran out, or never improved on "
+        "their initial validation loss): "
         f"{int(methods['n_unconverged'].sum())}; diverged: "
         f"{int(methods['n_diverged'].sum())}; eta estimates above the model's own risk "
         f"beyond noise: {int(methods['n_eta_violations'].sum())}.", "",

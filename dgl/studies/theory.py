@@ -608,8 +608,9 @@ def theory_tables(metrics: pl.DataFrame, k: dict[str, int], margin_share: float 
     cross = _per_task(crossover_table, metrics, k)
     t3, head3 = _table3(metrics, gam, cross)
     unconverged = int(((metrics["status"] == "ok") & ~metrics["converged"]).sum())
-    note = (f" Models that hit the step cap before their patience ran out (not converged): {unconverged} of "
-            f"{metrics.height} (counted in every cell as n_unconverged).")
+    note = (" Models not converged (hit the step cap before their patience ran out, or never "
+            f"improved on their initial validation loss): {unconverged} of {metrics.height} "
+            "(counted in every cell as n_unconverged).")
     return {
         "table1_accuracy_by_subset": _table1(full, gam_full),
         "table2_gamma": _table2(gam, gam_full),

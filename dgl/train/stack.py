@@ -114,7 +114,8 @@ class TrainedStack:
     init_seeds: tuple[int, ...]
     order_seeds: tuple[int, ...]
     diverged: tuple[bool, ...]
-    converged: tuple[bool, ...]  # False: hit the step cap before its patience ran out
+    converged: tuple[bool, ...]  # False: hit the step cap before its patience ran out, or
+    # never improved on its initial validation loss
     best_epoch: tuple[int, ...]
     best_step: tuple[int, ...]
     epochs_run: int
