@@ -271,9 +271,19 @@ def test_schema_defaults_are_the_code_defaults():
         ModelConfig((1,), 1, "linear", 1).fusion
 
 
-@pytest.mark.parametrize("case", ["overlap above 1", "same subset written twice", "unknown key"])
+#: One case of each class the workflow itself is run on (the rest go through check_config,
+#: which the workflow calls before any job).
+WORKFLOW_CASES = ["overlap above 1", "same subset written twice", "unknown key",
+                  "NaN min_delta", "n_train as a float", "overlaps sharing a tag",
+                  "repeated seed", "fractions giving the same rows", "fixed overlap in params",
+                  "no validation row", "one-modality theory task", "2^24 subsets",
+                  "empty work_dir", "dash in a regime name"]
+
+
+@pytest.mark.parametrize("case", WORKFLOW_CASES)
 def test_snakemake_stops_before_any_job(case, tmp_path):
-    change = next(c[1] for c in CATALOGUE if c[0] == case)
+    """Exit code 1, one line naming the key, no traceback, nothing written."""
+    change, key = next((c[1], c[2]) for c in CATALOGUE if c[0] == case)
     cfg = copy.deepcopy(SMALL)
     change(cfg)
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
@@ -282,8 +292,8 @@ def test_snakemake_stops_before_any_job(case, tmp_path):
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
          "--configfile", str(tmp_path / "bad.yaml"), "--directory", str(run), "--cores", "1"],
         capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0
-    assert "config key " in proc.stderr
+    assert proc.returncode == 1
+    assert f"config key {key}" in proc.stderr
     assert 'File "' not in proc.stderr and "Traceback" not in proc.stderr  # one line, no trace
     assert not (run / "work").exists() and not (run / "results").exists()
 
