@@ -192,6 +192,9 @@ CATALOGUE = [
     ("10^12 Monte Carlo samples", _set("ground_truth.max_samples", 10**12),
      "ground_truth.max_samples", "allow_large_runs"),
     ("10^9 training rows", _set("main.splits.n_train", 10**9), "main", "allow_large_runs"),
+    ("200 x 200 x 200 theory sweep", lambda c: c["theory"].update(
+        overlaps=[i / 200 for i in range(200)], fractions=[(i + 1) / 200 for i in range(200)],
+        seeds=list(range(200))), "(top level)", "allow_large_runs"),
 ]
 
 

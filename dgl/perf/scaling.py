@@ -35,27 +35,10 @@ from pathlib import Path
 import polars as pl
 import yaml
 
+from dgl.pipeline.config import count_models
 from dgl.pipeline.io import write_csv, write_text
-from dgl.studies.main import MainStudy
-from dgl.studies.theory import Theory
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def count_models(cfg: dict) -> dict[str, int]:
-    """Models trained by each study of a config."""
-    h = cfg["huang2021"]
-    huang = len(h["overlaps"]) * len(h["encoders"]) * len(h["seeds"]) * len(h["subsets"])
-    ms = MainStudy.from_config(cfg["main"])
-    per_dataset = sum(
-        sum(len(ms.regime_law(r).build(overlap=0.0).modality_dims) if v.method == "unimodal"
-            else 1 for v in ms.variants) for r in ms.regimes)
-    main = per_dataset * len(ms.overlaps) * len(ms.seeds) * len(ms.fractions)
-    th = Theory.from_config(cfg["theory"])
-    k = th.n_modalities()
-    per = len(th.overlaps) * len(th.fractions) * len(th.seeds)
-    theory = per * sum(len(th.tasks[t].encoders) * (2 ** k[t] - 1) for t in th.tasks)
-    return {"huang2021": huang, "main": main, "theory": theory}
 
 
 def _spread(values: list, n: int) -> list:

@@ -27,7 +27,8 @@ import yaml
 
 from dgl.studies.common import fraction_rows, overlap_name, splits_from_config
 from dgl.studies.huang2021 import Huang2021
-from dgl.studies.main import expand_variants
+from dgl.studies.main import MainStudy, expand_variants
+from dgl.studies.theory import Theory
 from dgl.train.methods import METHODS, make_method
 from dgl.train.models import ENCODERS, FUSIONS
 from dgl.train.trainer import DEVICES, OPTIMIZERS
@@ -429,8 +430,25 @@ def path_errors(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def count_models(cfg: dict) -> dict[str, int]:
+    """Models trained by each study of a config."""
+    h = cfg["huang2021"]
+    huang = len(h["overlaps"]) * len(h["encoders"]) * len(h["seeds"]) * len(h["subsets"])
+    ms = MainStudy.from_config(cfg["main"])
+    per_dataset = sum(
+        sum(len(ms.regime_law(r).build(overlap=0.0).modality_dims) if v.method == "unimodal"
+            else 1 for v in ms.variants) for r in ms.regimes)
+    main = per_dataset * len(ms.overlaps) * len(ms.seeds) * len(ms.fractions)
+    th = Theory.from_config(cfg["theory"])
+    k = th.n_modalities()
+    per = len(th.overlaps) * len(th.fractions) * len(th.seeds)
+    theory = per * sum(len(th.tasks[t].encoders) * (2 ** k[t] - 1) for t in th.tasks)
+    return {"huang2021": huang, "main": main, "theory": theory}
+
+
 #: The size guard's limits (lifted by allow_large_runs: true).
-SIZE_LIMITS = {"jobs": 5000, "job_bytes": 8 * 2**30, "mc_samples": 50_000_000, "subsets": 1023}
+SIZE_LIMITS = {"jobs": 5000, "job_bytes": 8 * 2**30, "mc_samples": 50_000_000, "subsets": 1023,
+               "models": 100_000}
 
 
 def _input_dim(law: LawSpec, **knobs: Any) -> int:
@@ -478,6 +496,10 @@ def size_errors(config: Mapping[str, Any]) -> list[str]:
            f"(seeds x rows x input dimensions, float32), above the guard's "
            f"{SIZE_LIMITS['job_bytes'] / 2**30:.0f} GiB.{lift}"
            for study, size in _job_bytes(config).items() if size > SIZE_LIMITS["job_bytes"]]
+    models = sum(count_models(config).values())
+    if models > SIZE_LIMITS["models"]:
+        out.append(f"config key (top level): the grid trains {models} models, above the "
+                   f"guard's {SIZE_LIMITS['models']}.{lift}")
     jobs = _job_count(config)
     if jobs > SIZE_LIMITS["jobs"]:
         out.append(f"config key (top level): the grid makes about {jobs} jobs, above the "
