@@ -192,6 +192,11 @@ CATALOGUE = [
     ("10^12 Monte Carlo samples", _set("ground_truth.max_samples", 10**12),
      "ground_truth.max_samples", "allow_large_runs"),
     ("10^9 training rows", _set("main.splits.n_train", 10**9), "main", "allow_large_runs"),
+    ("a dimension of 10^6", _set("huang2021.law.params", {"n_modalities": 3, "dim": 10**6}),
+     "huang2021.law.params.dim", "allow_large_runs"),
+    ("10^5 nuisance dimensions", _set("main.regimes", {"lazy": {"snr": [4.0, 1.0],
+                                                                "nuisance_dims": [0, 10**5]}}),
+     "main.regimes.lazy.nuisance_dims[1]", "allow_large_runs"),
     ("200 x 200 x 200 theory sweep", lambda c: c["theory"].update(
         overlaps=[i / 200 for i in range(200)], fractions=[(i + 1) / 200 for i in range(200)],
         seeds=list(range(200))), "(top level)", "allow_large_runs"),

@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from dgl.studies.common import fraction_rows, overlap_name, splits_from_config
+from dgl.studies.common import overlap_name
 from dgl.studies.huang2021 import Huang2021
 from dgl.studies.main import MainStudy, expand_variants
 from dgl.studies.theory import Theory
@@ -303,9 +303,9 @@ def tag_errors(config: Mapping[str, Any]) -> list[str]:
                            f"with {dotted}[{seen[tag]}]. Allowed: overlaps with distinct tags.")
             seen.setdefault(tag, i)
     for study in ("main", "theory"):
-        splits, seen_rows = splits_from_config(config[study]["splits"]), {}
+        n_max, seen_rows = config[study]["splits"]["n_train"], {}
         for i, f in enumerate(config[study]["fractions"]):
-            key = (fraction_rows(splits, f)[1].n_train, f"{f:g}")
+            key = (max(2, round(f * n_max)), f"{f:g}")  # the rows fraction_rows gives
             clash = next((j for k, j in seen_rows.items() if k[0] == key[0] or k[1] == key[1]),
                          None)
             if clash is not None:
@@ -413,6 +413,30 @@ def modality_count_errors(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: The largest integer generator knob (a dimension, a class count) the guard lets through
+#: before any law is built (building one allocates its covariance).
+MAX_KNOB = 10_000
+
+
+def knob_size_errors(config: Mapping[str, Any]) -> list[str]:
+    """Integer generator knobs (law.params, main-study regimes, list entries included) above
+    MAX_KNOB, refused before any law is built, unless allow_large_runs is set."""
+    if config.get("allow_large_runs", False):
+        return []
+    places = [k for k in STUDY_KNOBS] + [f"theory.tasks.{n}.law" for n in config["theory"]["tasks"]]
+    nodes = {f"{k}.params": _get(config, k).get("params") or {} for k in places}
+    nodes.update({f"main.regimes.{n}": r for n, r in config["main"]["regimes"].items()})
+    out = []
+    for where, node in nodes.items():
+        for path, key, value in _walk(dict(node)):
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_KNOB:
+                name = _key((where, *path, key) if key is not None else (where, *path))
+                out.append(f"config key {name}: {value} is above the guard's {MAX_KNOB} for a "
+                           "generator knob (its law would not fit in memory). Allowed: "
+                           f"<= {MAX_KNOB}, or allow_large_runs: true.")
+    return out
+
+
 def path_errors(config: Mapping[str, Any]) -> list[str]:
     """work_dir and results_dir: non-empty relative paths that stay inside the project (the
     directory Snakemake runs in), unless allow_external_paths is set."""
@@ -487,8 +511,8 @@ def _job_count(config: Mapping[str, Any]) -> int:
 
 
 def size_errors(config: Mapping[str, Any]) -> list[str]:
-    """Refuse a config whose jobs would need more memory, or whose run more jobs, Monte
-    Carlo samples or subsets, than :data:`SIZE_LIMITS` (unless allow_large_runs: true)."""
+    """Refuse a config whose jobs would need more memory, or whose run more subsets, models,
+    jobs or Monte Carlo samples, than :data:`SIZE_LIMITS` (unless allow_large_runs: true)."""
     if config.get("allow_large_runs", False):
         return []
     lift = " Allowed: a smaller config, or allow_large_runs: true."
@@ -496,6 +520,12 @@ def size_errors(config: Mapping[str, Any]) -> list[str]:
            f"(seeds x rows x input dimensions, float32), above the guard's "
            f"{SIZE_LIMITS['job_bytes'] / 2**30:.0f} GiB.{lift}"
            for study, size in _job_bytes(config).items() if size > SIZE_LIMITS["job_bytes"]]
+    for name, task in config["theory"]["tasks"].items():
+        k = LawSpec.from_config(task["law"]).build(overlap=0.0).n_modalities
+        if 2**k - 1 > SIZE_LIMITS["subsets"]:
+            out.append(f"config key theory.tasks.{name}.law.params: K = {k} modalities make "
+                       f"{2**k - 1} subsets to train, above the guard's "
+                       f"{SIZE_LIMITS['subsets']}.{lift}")
     models = sum(count_models(config).values())
     if models > SIZE_LIMITS["models"]:
         out.append(f"config key (top level): the grid trains {models} models, above the "
@@ -508,19 +538,13 @@ def size_errors(config: Mapping[str, Any]) -> list[str]:
         out.append(f"config key ground_truth.max_samples: {config['ground_truth']['max_samples']}"
                    f" Monte Carlo samples per setting, above the guard's "
                    f"{SIZE_LIMITS['mc_samples']}.{lift}")
-    for name, task in config["theory"]["tasks"].items():
-        k = LawSpec.from_config(task["law"]).build(overlap=0.0).n_modalities
-        if 2**k - 1 > SIZE_LIMITS["subsets"]:
-            out.append(f"config key theory.tasks.{name}.law.params: K = {k} modalities make "
-                       f"{2**k - 1} subsets to train, above the guard's "
-                       f"{SIZE_LIMITS['subsets']}.{lift}")
     return out
 
 
 def cross_field_errors(config: Mapping[str, Any]) -> list[str]:
     """Checks a JSON schema cannot express (run after the schema passed)."""
-    checks = (split_errors, _huang2021_errors, _ground_truth_errors, _main_errors,
-              _theory_errors, tag_errors, ignored_key_errors, modality_count_errors,
+    checks = (knob_size_errors, split_errors, _huang2021_errors, _ground_truth_errors,
+              _main_errors, _theory_errors, tag_errors, ignored_key_errors, modality_count_errors,
               path_errors, size_errors)
     for check in checks:
         errors = check(config)
