@@ -41,9 +41,9 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     V = (0, w), which gives the same logit differences, so the same probabilities."""
     if n_classes == 2:
         return fit_binary_probe(z, y, l2 / 2)[0]
-    mu = z.double().mean(dim=1, keepdim=True)
-    sd = z.double().std(dim=1, keepdim=True).clamp_min(1e-6)
-    zs = ((z.double() - mu) / sd).float()
+    z = z.double()
+    mu, sd = _standardise(z)
+    zs = ((z - mu) / sd).float()
     e, n, h = z.shape
     v = torch.zeros(e, h, n_classes, dtype=torch.float64, device=z.device)
     c = torch.zeros(e, 1, n_classes, dtype=torch.float64, device=z.device)
