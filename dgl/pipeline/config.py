@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from dgl.studies.common import overlap_name
+from dgl.studies.common import fraction_counts, overlap_name
 from dgl.studies.huang2021 import Huang2021
 from dgl.studies.main import MainStudy, expand_variants
 from dgl.studies.theory import Theory
@@ -303,9 +303,10 @@ def tag_errors(config: Mapping[str, Any]) -> list[str]:
                            f"with {dotted}[{seen[tag]}]. Allowed: overlaps with distinct tags.")
             seen.setdefault(tag, i)
     for study in ("main", "theory"):
-        n_max, seen_rows = config[study]["splits"]["n_train"], {}
+        splits, seen_rows = config[study]["splits"], {}
         for i, f in enumerate(config[study]["fractions"]):
-            key = (max(2, round(f * n_max)), f"{f:g}")  # the rows fraction_rows gives
+            rows = fraction_counts(splits["n_train"], splits["val_fraction"], f)[0]
+            key = (rows, f"{f:g}")
             clash = next((j for k, j in seen_rows.items() if k[0] == key[0] or k[1] == key[1]),
                          None)
             if clash is not None:
@@ -359,22 +360,21 @@ def split_errors(config: Mapping[str, Any]) -> list[str]:
     """Every model must keep at least MIN_FIT_ROWS training rows (and one per class) and
     MIN_VAL_ROWS validation rows, at every fraction."""
     main_law = LawSpec.from_config(config["main"]["law"])
-    first = next(iter(config["main"]["regimes"].values()))
+    main_classes = max(_n_classes(main_law, **r, overlap=0.0)
+                       for r in config["main"]["regimes"].values())
     theory_classes = max(
         _n_classes(LawSpec.from_config(t["law"]), overlap=0.0)
         for t in config["theory"]["tasks"].values())
-    studies = {"huang2021": ([1.0], 0),
-               "main": (config["main"]["fractions"],
-                        _n_classes(main_law, **first, overlap=0.0)),
+    studies = {"huang2021": ([1.0], 0), "main": (config["main"]["fractions"], main_classes),
                "theory": (config["theory"]["fractions"], theory_classes)}
     out = []
     for study, (fractions, classes) in studies.items():
         section = config[study]["splits"]
         for i, f in enumerate(fractions):
-            n = section["n_train"] if study == "huang2021" else \
-                max(2, round(f * section["n_train"]))  # as fraction_rows counts them
-            n_val = round(section["val_fraction"] * n)
-            n_val = n_val if study == "huang2021" else max(1, n_val)
+            if study == "huang2021":  # no fractions: its splits as Splits counts them
+                n, n_val = section["n_train"], round(section["val_fraction"] * section["n_train"])
+            else:
+                n, n_val = fraction_counts(section["n_train"], section["val_fraction"], f)
             need = max(MIN_FIT_ROWS, classes)
             if n - n_val < need or n_val < MIN_VAL_ROWS:
                 where = f"{study}.splits" if study == "huang2021" else f"{study}.fractions[{i}]"

@@ -63,13 +63,20 @@ def check_rows(frame: pl.DataFrame, expected: int, what: str) -> pl.DataFrame:
     return frame
 
 
+def fraction_counts(n_max: int, val_fraction: float, fraction: float) -> tuple[int, int]:
+    """The rows a fraction of n_max training rows keeps, and how many of them validate:
+    n = max(2, round(f n_max)), n_val = max(1, round(val_fraction n)) (no allocation: the
+    config checks count rows with it before any job)."""
+    n = max(2, int(round(fraction * n_max)))
+    return n, max(1, int(round(val_fraction * n)))
+
+
 def fraction_rows(splits: Splits, fraction: float) -> tuple[np.ndarray, Splits]:
     """The rows a fraction trains on (the first round(f n_max), n_max = splits.n_train,
     nested; a share val_fraction of them, at least one, for validation) followed by the
     splits.n_test fresh evaluation rows, and their split."""
     n_max, n_eval = splits.n_train, splits.n_test
-    n = max(2, int(round(fraction * n_max)))
-    n_val = max(1, int(round(splits.val_fraction * n)))
+    n, n_val = fraction_counts(n_max, splits.val_fraction, fraction)
     return np.r_[0:n, n_max : n_max + n_eval], Splits(n, n_eval, n_val / n)
 
 
