@@ -324,14 +324,18 @@ STUDY_KNOBS = {"huang2021.law": ("overlap",), "main.law": ("overlap",),
                "ground_truth.regression.law": ("overlap",)}
 
 
+def _study_laws(config: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Every ``law`` of a config (dotted key) with the knobs its study sets itself."""
+    return {**STUDY_KNOBS, **{f"theory.tasks.{name}.law": ("overlap",)
+                              for name in config["theory"]["tasks"]}}
+
+
 def ignored_key_errors(config: Mapping[str, Any]) -> list[str]:
     """Knobs written where the study overrides them, so they would be silently dropped: a
     fixed overlap (snr, synergy in the ground truth's grid) in law.params, and a main-study
     knob set both in law.params and by a regime."""
-    laws = dict(STUDY_KNOBS)
-    laws.update({f"theory.tasks.{name}.law": ("overlap",) for name in config["theory"]["tasks"]})
     out = []
-    for dotted, knobs in laws.items():
+    for dotted, knobs in _study_laws(config).items():
         params = _get(config, dotted).get("params") or {}
         out += [f"config key {dotted}.params.{knob}: the study sets {knob} itself (from its "
                 "grid), so this value would be ignored. Allowed: every knob but "
@@ -423,8 +427,7 @@ def knob_size_errors(config: Mapping[str, Any]) -> list[str]:
     MAX_KNOB, refused before any law is built, unless allow_large_runs is set."""
     if config.get("allow_large_runs", False):
         return []
-    places = [k for k in STUDY_KNOBS] + [f"theory.tasks.{n}.law" for n in config["theory"]["tasks"]]
-    nodes = {f"{k}.params": _get(config, k).get("params") or {} for k in places}
+    nodes = {f"{k}.params": _get(config, k).get("params") or {} for k in _study_laws(config)}
     nodes.update({f"main.regimes.{n}": r for n, r in config["main"]["regimes"].items()})
     out = []
     for where, node in nodes.items():

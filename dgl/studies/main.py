@@ -195,13 +195,10 @@ class MainCell(Cell):
         """Rows of this cell's metrics: every model's parts (its fused latent and each
         modality's encoder, one part for a single-modality model), and the random encoders
         (the joint stack's models, every part)."""
-        total = 0
-        for point in self.study.variants:
-            masks = self.plan(point).masks().sum(dim=1)
-            total += int(sum(1 if m == 1 else m + 1 for m in masks.tolist()))
-            if point.method == "joint":
-                joint = int(sum(m + 1 for m in masks.tolist()))
-        return total + joint
+        counts = {point.tag: sum(len(model_parts(mask)) for mask in self.plan(point).masks())
+                  for point in self.study.variants}
+        joint = next(p for p in self.study.variants if p.method == "joint")  # as evaluate
+        return sum(counts.values()) + counts[joint.tag]
 
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         data = datasets.rows(self.rows()[0])
@@ -301,6 +298,13 @@ COLUMNS = ("variant", "tag", "method", "options", "overlap", "seed", "subset", "
            "device")
 
 
+def model_parts(mask: torch.Tensor) -> list[int]:
+    """The parts of a model that sees the modalities of ``mask`` [K]: 0 (its fused latent,
+    only with more than one modality), then k + 1 for each modality k it sees."""
+    parts = [k + 1 for k in mask.nonzero().squeeze(1).tolist()]
+    return ([0] if len(parts) > 1 else []) + parts
+
+
 def part_metrics(stack: TrainedStack, data: Datasets, fresh: FreshRows,
                  fused: Mapping[str, np.ndarray], probe: set[int]) -> pl.DataFrame:
     """Rows of :data:`COLUMNS` for every model of a stack and every part it has (0: the fused
@@ -317,11 +321,8 @@ def part_metrics(stack: TrainedStack, data: Datasets, fresh: FreshRows,
                                                  modality=modality, only=users, fresh=fresh)
                        if users
                        else [None] * len(plan.specs))
-    rows = []
-    for e, spec in enumerate(plan.specs):
-        parts = [k + 1 for k in masks[e].nonzero().squeeze(1).tolist()]
-        for part in ([0] if len(parts) > 1 else []) + parts:
-            rows.append(_row(stack, e, part, e in probe, fused, heads[part][e]))
+    rows = [_row(stack, e, part, e in probe, fused, heads[part][e])
+            for e in range(len(plan.specs)) for part in model_parts(masks[e])]
     return metrics_frame(rows, COLUMNS)
 
 
