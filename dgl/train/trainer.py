@@ -133,7 +133,7 @@ class TrainResult:
     """Per-model outcome of :func:`train_stack`."""
 
     diverged: Tensor  # [E] bool: the loss became NaN/inf; its numbers must not be used
-    converged: Tensor  # [E] bool: its patience ran out before the step cap
+    converged: Tensor  # [E] bool: its patience ran out before the step cap, having improved
     best_epoch: Tensor
     best_step: Tensor
     best_val_loss: Tensor
@@ -411,7 +411,8 @@ class _StackRun:
                 self.model.head_bias.mul_(self.sd).add_(self.mu)
 
     def result(self, epochs_run: int) -> TrainResult:
-        """The outcome per model; not converged: it hit the step cap (:func:`reached_cap`)."""
+        """The outcome per model; not converged: it hit the step cap (:func:`reached_cap`) or
+        never improved on its initial validation loss (:func:`never_improved`)."""
         capped = reached_cap(self.best_step, self.step, self.cfg.max_steps,
                              self.cfg.patience_steps)
         stalled = never_improved(self.best_step, self.step)
