@@ -22,14 +22,20 @@ def mse_per_model(pred: Tensor, target: Tensor) -> Tensor:
     return ((pred - target) ** 2).mean(dim=(1, 2))
 
 
+def ce_rows(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of every row, -log softmax(logits)[y]: [E, B, C], [E, B] -> [E, B]."""
+    # classes on dim 1 ([E, C, B]): the log-softmax runs along the rows, vectorised, several
+    # times faster on the CPU than over a last dimension of C classes
+    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+
+
 def ce_per_model(logits: Tensor, target: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     """Mean cross-entropy (nats) of each model: logits [E, B, C], class indices [E, B] -> [E].
 
-    The per-row cross-entropies -log softmax(logits)[y] are averaged over the B rows in
-    ``dtype`` (default: the logits' own; float64 gives the averages of the evaluation tables).
+    The per-row cross-entropies (:func:`ce_rows`) are averaged over the B rows in ``dtype``
+    (default: the logits' own; float64 gives the averages of the evaluation tables).
     """
-    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(),
-                                           reduction="none").view(target.shape)
+    ce = ce_rows(logits, target)
     return (ce if dtype is None else ce.to(dtype)).mean(dim=1)
 
 

@@ -50,7 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dgl.train.losses import LossFn
+from dgl.train.losses import LossFn, ce_rows
 from dgl.train.models import StackedLateFusion, stacked_linear
 from synth.registry import Registry
 
@@ -255,9 +255,9 @@ class OGMGE(Method):
         """s [K, E]: sum over the batch of softmax(W_k z_k + b / K)[y] per modality."""
         feats = model.encode(x)
         out = []
-        for u in model.contributions(feats):
-            p = torch.softmax(u + model.head_bias / len(feats), dim=-1)
-            out.append(p.gather(-1, y.unsqueeze(-1)).squeeze(-1).sum(dim=1))
+        for u in model.contributions(feats):  # softmax(.)[y] = exp(-cross-entropy)
+            ce = ce_rows(u + model.head_bias / len(feats), y)
+            out.append(torch.exp(-ce).sum(dim=1))
         return torch.stack(out)
 
     def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:

@@ -101,10 +101,11 @@ def reached_cap(best_step, steps_run, max_steps: int, patience_steps: int):
 #: Optimiser factories by name: (parameters, budget) -> torch optimiser.
 OPTIMIZERS: Registry[Callable[[list, TrainConfig], torch.optim.Optimizer]] = Registry("optimizer")
 OPTIMIZERS.register("adam")(
-    lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay))
+    lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                         fused=True))
 OPTIMIZERS.register("sgd")(
     lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                        weight_decay=cfg.weight_decay))
+                                        weight_decay=cfg.weight_decay, fused=True))
 
 
 @dataclass
@@ -117,10 +118,17 @@ class StackData:
     train_idx: Tensor
     val_idx: Tensor
 
+    def __post_init__(self) -> None:  # rows() reads the datasets through flat views
+        self.x, self.y = self.x.contiguous(), self.y.contiguous()
+
     def rows(self, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D] and y [E, B(, o)]."""
-        g = self.group[:, None]
-        return self.x[g, idx], self.y[g, idx]
+        """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D] and y [E, B(, o)]
+        (x[group[e], idx[e, b]], gathered from the flattened datasets as an embedding lookup:
+        several times faster on the CPU than advanced indexing or ``index_select``)."""
+        flat = self.group[:, None] * self.x.shape[1] + idx
+        x = torch.nn.functional.embedding(flat, self.x.flatten(0, 1))
+        y = self.y.flatten(0, 1).index_select(0, flat.flatten())
+        return x, y.view(*idx.shape, *self.y.shape[2:])
 
     def select(self, keep: Tensor) -> StackData:
         """The data of the models at positions ``keep`` (the datasets are shared, not copied)."""
