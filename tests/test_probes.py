@@ -26,15 +26,23 @@ def test_probe_reaches_lda_bayes_on_gaussian_classes():
 
 
 def test_stacked_probes_equal_separate_fits():
+    """Stacking changes nothing but the stopping point: fitted tightly (tol 1e-6), the stacked
+    and the one-at-a-time probes agree to 1e-6 nats; at the default tol (1e-4) they agree to
+    the precision that tolerance gives (within 1e-4 nats)."""
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(3, 500, 5, generator=gen)
     y = (z[..., 0] + 0.5 * torch.randn(3, 500, generator=gen) > 0).long() + (z[..., 1] > 1).long()
-    stacked = fit_probe(z, y, 3)
+    for tol, within in ((1e-6, 1e-6), (1e-4, 1e-4)):
+        _check_stacked_equals_separate(z, y, tol, within)
+
+
+def _check_stacked_equals_separate(z, y, tol: float, within: float) -> None:
+    stacked = fit_probe(z, y, 3, tol=tol)
     for e in range(3):
-        single = fit_probe(z[e : e + 1], y[e : e + 1], 3)
+        single = fit_probe(z[e : e + 1], y[e : e + 1], 3, tol=tol)
         a1, c1 = probe_metrics(z[e : e + 1], y[e : e + 1], single)
         a2, c2 = probe_metrics(z, y, stacked)
-        assert float(c1[0]) == pytest.approx(float(c2[e]), abs=1e-6)
+        assert float(c1[0]) == pytest.approx(float(c2[e]), abs=within)
 
 
 def test_probe_optimum_has_zero_autograd_gradient():
@@ -80,15 +88,19 @@ def _reference_probe(z: np.ndarray, y: np.ndarray, n_classes: int, l2: float) ->
 
 def test_stacked_probes_agree_with_a_per_model_scipy_fit():
     """Every model of a stack of 10-class probes (the main study's shape, smaller) reaches the
-    optimum an independent per-model scipy fit reaches: the same probabilities to 1e-3 and
-    the same training cross-entropy to 1e-5 nats."""
+    optimum an independent per-model scipy fit reaches: fitted to tol 1e-5, the same
+    probabilities to 1e-3 and the same training cross-entropy to 1e-5 nats; at the default
+    tol (1e-4), the same training cross-entropy to 2e-4 nats (the objective is flat in some
+    directions, so single probabilities may move by 1e-2 while the objective does not)."""
     rng = np.random.default_rng(3)
     e, n, h, classes = 4, 3000, 6, 10
     means = rng.standard_normal((e, classes, h))
     y = rng.integers(0, classes, (e, n))
     z = means[np.arange(e)[:, None], y] + rng.standard_normal((e, n, h))
-    probe = fit_probe(torch.tensor(z, dtype=torch.float32), torch.tensor(y), classes)
+    probe = fit_probe(torch.tensor(z, dtype=torch.float32), torch.tensor(y), classes, tol=1e-5)
     ours = probe_logits(torch.tensor(z, dtype=torch.float32), probe)
+    loose = probe_logits(torch.tensor(z, dtype=torch.float32),
+                         fit_probe(torch.tensor(z, dtype=torch.float32), torch.tensor(y), classes))
     for m in range(e):
         ref = _reference_probe(z[m], y[m], classes, 1e-4)
         p_ref = np.exp(ref - ref.max(1, keepdims=True))
@@ -98,3 +110,5 @@ def test_stacked_probes_agree_with_a_per_model_scipy_fit():
         ce_ref = float(np.mean(-np.log(p_ref[np.arange(n), y[m]])))
         ce_ours = float(np.mean(-np.log(p_ours[np.arange(n), y[m]])))
         assert ce_ours == pytest.approx(ce_ref, abs=1e-5)
+        ce_loose = float(torch.nn.functional.cross_entropy(loose[m], torch.tensor(y[m])))
+        assert ce_loose == pytest.approx(ce_ref, abs=2e-4)
