@@ -1,3 +1,5 @@
+import torch
+
 from dgl.perf.bench import BenchSize, flops_per_model_step, run_benchmark
 
 
@@ -34,3 +36,20 @@ def test_peak_memory_sees_a_large_allocation():
     assert mem.mib is not None and mem.mib >= 60
     assert all(r["peak_mem_mib"] is not None for r in run_benchmark(
         [BenchSize("tiny", 2, 3, 4, 8)], [2], {"tiny": 2}, naive_runs=1, log=lambda *_: None)[0])
+
+
+def test_shape_limited_products_are_the_counted_flops():
+    """The products the shape-limited rate times are exactly the matmuls the FLOP count
+    counts: torch's own FLOP counter over them, at every chunk size, gives E x the count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dgl.perf.bench import _run_products, _step_products, shape_limited_rate
+
+    size = BenchSize("t", n_modalities=3, dim=5, width=7, batch=6)
+    enc, head = _step_products(size, 8, "cpu", torch.Generator().manual_seed(0))
+    for chunk in (1, 3, 8):
+        with FlopCounterMode(display=False) as counter:
+            _run_products(enc, head, chunk)
+        assert counter.get_total_flops() == 8 * flops_per_model_step(size)
+    rate, chunk = shape_limited_rate(size, 8, repeats=1)
+    assert rate > 0 and chunk in (1, 4, 8)

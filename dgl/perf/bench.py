@@ -133,6 +133,64 @@ def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best
 
 
+def _step_products(size: BenchSize, n_models: int, device: str, gen: torch.Generator):
+    """Operands of the batched matmuls of one training step of E models at ``size`` (the ones
+    :func:`flops_per_model_step` counts): per modality the encoder forward x_k W_k and weight
+    gradient x_k^T g_k, then the head forward z V^T, weight gradient g^T z and input gradient
+    g V (o = 1 output)."""
+    e, b, d, h, k = n_models, size.batch, size.dim, size.width, size.n_modalities
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen).to(device)
+
+    enc = [(rand(e, b, d), rand(e, d, h), rand(e, b, h)) for _ in range(k)]
+    head = (rand(e, b, k * h), rand(e, 1, k * h), rand(e, b, 1))
+    return enc, head
+
+
+def _run_products(enc, head, chunk: int) -> None:
+    """The step's products, batched over ``chunk`` models at a time."""
+    n_models = head[0].shape[0]
+    for start in range(0, n_models, chunk):
+        part = slice(start, start + chunk)
+        for x, w, g in enc:
+            torch.bmm(x[part], w[part])
+            torch.bmm(x[part].transpose(1, 2), g[part])
+        z, v, g = head
+        torch.bmm(z[part], v[part].transpose(1, 2))
+        torch.bmm(g[part].transpose(1, 2), z[part])
+        torch.bmm(g[part], v[part])
+
+
+def shape_limited_rate(size: BenchSize, n_models: int, device: str = "cpu",
+                       chunks: tuple[int, ...] = (1, 4, 8, 16, 32, 64), repeats: int = 5
+                       ) -> tuple[float, int]:
+    """The best rate (FLOP/s, counted as :func:`flops_per_model_step`) at which this machine
+    runs the batched matmuls of one step of E models at ``size``, over chunk sizes (E models
+    as E / c batched products of c models: smaller chunks keep the working set in cache), and
+    the chunk size that reached it. This is the rate an engine doing nothing but those
+    products would reach: the engine's fraction of it is what the rest of the step costs."""
+    gen = torch.Generator().manual_seed(0)
+    enc, head = _step_products(size, n_models, device, gen)
+    flops = flops_per_model_step(size) * n_models
+    best, best_chunk = 0.0, n_models
+    for chunk in sorted({min(c, n_models) for c in chunks} | {n_models}):
+        _run_products(enc, head, chunk)  # warm-up
+        times = []
+        for _ in range(repeats):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            _run_products(enc, head, chunk)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+        rate = flops / min(times)
+        if rate > best:
+            best, best_chunk = rate, chunk
+    return best, best_chunk
+
+
 def _rss_kib(field: str) -> int | None:
     status = Path("/proc/self/status")
     if not status.exists():
@@ -194,11 +252,15 @@ def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[s
             with PeakMemory(device) as mem:
                 t = time_batched(size, e, n, device=device)
             rate = e * n / t
+            limit, chunk = shape_limited_rate(size, e, device)
             rows.append({"size": size.name, "engine": "batched", "models": e,
                          "model_steps_per_s": rate, "gflops": rate * flops / 1e9,
                          "fraction_of_peak": rate * flops / peak,
+                         "shape_limited_gflops": limit / 1e9, "best_chunk": chunk,
+                         "fraction_of_shape_limit": rate * flops / limit,
                          "speedup_vs_naive": rate / naive, "peak_mem_mib": mem.mib})
-            log(f"{size.name}: batched E={e} {rate:.1f} model-steps/s ({rate / naive:.1f}x)")
+            log(f"{size.name}: batched E={e} {rate:.1f} model-steps/s ({rate / naive:.1f}x), "
+                f"{rate * flops / limit:.0%} of its shape-limited rate")
     return rows, peak
 
 
@@ -225,15 +287,25 @@ def bench_markdown(rows: list[dict], peak: float, sizes: list[BenchSize], device
             f"{flops_per_model_step(s) / 1e6:.1f} MFLOP" for s in sizes) + ".", "",
         "Peak memory: what the measurement added to the process (resident high-water mark on a "
         "CPU, allocator peak on a GPU), data and optimiser state included.", "",
-        "| size | engine | models E | model-steps/s | GFLOP/s | fraction of peak | speed-up vs "
-        "naive | peak memory (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "Shape-limited rate: the best rate, over chunk sizes c of E, at which the same "
+        "process runs only the step's batched matmuls at the same shapes "
+        "(`dgl.perf.bench.shape_limited_rate`); the engine's fraction of it is what the rest "
+        "of the step (activations, loss, optimiser, launches) costs.", "",
+        "| size | engine | models E | model-steps/s | GFLOP/s | fraction of peak | "
+        "shape-limited GFLOP/s (best c) | fraction of shape-limited | speed-up vs naive | "
+        "peak memory (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         mem = "n/a" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}"
+        limit = ("–" if r.get("shape_limited_gflops") is None
+                 else f"{r['shape_limited_gflops']:.1f} ({r['best_chunk']})")
+        share = ("–" if r.get("fraction_of_shape_limit") is None
+                 else f"{r['fraction_of_shape_limit']:.2f}")
         lines.append(f"| {r['size']} | {r['engine']} | {r['models']} | "
                      f"{r['model_steps_per_s']:.1f} | {r['gflops']:.2f} | "
-                     f"{r['fraction_of_peak']:.3f} | {r['speedup_vs_naive']:.1f} | {mem} |")
+                     f"{r['fraction_of_peak']:.3f} | {limit} | {share} | "
+                     f"{r['speedup_vs_naive']:.1f} | {mem} |")
     return "\n".join(lines + (["", *extra] if extra else [])) + "\n"
 
 
