@@ -32,3 +32,42 @@ def test_scaled_config_thins_only_the_grid():
     assert 0.3 < sum(count_models(half).values()) / full < 0.7
     with pytest.raises(ValueError, match="fraction"):
         scaled_config(SMALL, 0.0)
+
+
+LOG = """Select jobs to execute...
+Execute 2 jobs...
+
+[Fri Nov 27 18:39:29 2026]
+localrule data:
+    output: work/theory/data/reversal_rho1.npz
+    jobid: 94
+    reason: Missing output files
+[Fri Nov 27 18:39:29 2026]
+rule train:
+    output: work/x.pt
+    jobid: 13
+[Fri Nov 27 18:39:32 2026]
+Finished jobid: 94 (Rule: data)
+1 of 3 steps (33%) done
+[Fri Nov 27 18:39:40 2026]
+Finished jobid: 13 (Rule: train)
+2 of 3 steps (67%) done
+[Fri Nov 27 18:39:50 2026]
+localrule all:
+    jobid: 0
+[Fri Nov 27 18:39:51 2026]
+Finished jobid: 0 (Rule: all)
+"""
+
+
+def test_job_intervals_and_busy_time_from_a_snakemake_log():
+    """Three jobs read from a log in Snakemake 9's format; the time some job ran is the union
+    of their intervals (29-40 and 50-51: 12 s), checked against a second-by-second count."""
+    from dgl.perf.scaling import busy_seconds, job_intervals
+
+    jobs = job_intervals(LOG)
+    assert sorted(b - a for a, b in jobs) == [1.0, 3.0, 11.0]
+    t0 = min(a for a, _ in jobs)
+    seconds = {int(t - t0) for a, b in jobs for t in range(int(a), int(b))}
+    assert busy_seconds(jobs) == len(seconds) == 12
+    assert busy_seconds([]) == 0

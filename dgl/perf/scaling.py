@@ -25,6 +25,7 @@ import itertools
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -88,17 +89,63 @@ def scaled_config(cfg: dict, fraction: float) -> dict:
     return out
 
 
-def time_study(cfg: dict, cores: int, log=print, keep_results: str | None = None) -> float:
-    """Wall seconds of ``snakemake --cores`` on ``cfg`` in a fresh temporary directory;
-    ``keep_results``: copy the run's results/ there (e.g. the committed results of the full
-    grid, so the timed run is the run whose numbers are committed)."""
+_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+_START = re.compile(r"^\s*jobid: (\d+)$")
+_END = re.compile(r"^Finished jobid: (\d+)")
+
+
+def job_intervals(log_text: str) -> list[tuple[float, float]]:
+    """(start, end) in seconds since the epoch of every job in a Snakemake log: a job starts
+    at the time stamp above its ``rule``/``localrule`` block (whose ``jobid:`` line names it)
+    and ends at the time stamp above its ``Finished jobid:`` line (1-second resolution)."""
+    starts: dict[str, float] = {}
+    out, stamp, opened = [], None, False
+    for line in log_text.splitlines():
+        if m := _STAMP.match(line.strip()):
+            stamp, opened = time.mktime(time.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")), False
+        elif re.match(r"^(local)?rule \w+:$", line.strip()):
+            opened = True
+        elif (m := _START.match(line)) and opened and stamp is not None:
+            starts[m.group(1)], opened = stamp, False
+        elif (m := _END.match(line.strip())) and stamp is not None and m.group(1) in starts:
+            out.append((starts.pop(m.group(1)), stamp))
+    return out
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of the intervals: the time at least one job ran."""
+    total, end = 0.0, -math.inf
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
+def import_seconds() -> float:
+    """Seconds a fresh interpreter takes to import what every job script imports (torch, the
+    studies, the pipeline's I/O): paid once per job, inside the job's own time."""
+    cmd = [sys.executable, "-c", "import mmtheory, dgl.studies.main, dgl.studies.theory, "
+           "dgl.studies.huang2021, dgl.pipeline.io, polars"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def time_study(cfg: dict, cores: int, log=print, keep_results: str | None = None
+               ) -> dict[str, float]:
+    """Wall seconds of ``snakemake --cores`` on ``cfg`` in a fresh temporary directory, the
+    seconds no job ran (Snakemake's own work: building the DAG, scheduling, checking files;
+    from its log) and the number of jobs; ``keep_results``: copy the run's results/ there
+    (e.g. the committed results of the full grid, so the timed run is the run whose numbers
+    are committed)."""
     with tempfile.TemporaryDirectory(prefix="mmtheory_scaling_") as tmp:
         path = Path(tmp) / "config.yaml"
         # config order kept: it orders rows and stacks, so a full-grid run equals config.yaml's
         path.write_text(yaml.safe_dump({**cfg, "work_dir": "work", "results_dir": "results"},
                                        sort_keys=False))
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-               "--configfile", str(path), "--directory", tmp, "--cores", str(cores), "--quiet"]
+               "--configfile", str(path), "--directory", tmp, "--cores", str(cores)]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -106,22 +153,27 @@ def time_study(cfg: dict, cores: int, log=print, keep_results: str | None = None
             raise RuntimeError(f"snakemake failed on the scaled config:\n{proc.stderr[-3000:]}")
         if keep_results:
             shutil.copytree(Path(tmp) / "results", keep_results, dirs_exist_ok=True)
-    log(f"{seconds:.0f} s")
-    return seconds
+    intervals = job_intervals(proc.stderr)
+    outside = max(0.0, seconds - busy_seconds(intervals))
+    log(f"{seconds:.0f} s, {len(intervals)} jobs, {outside:.0f} s with no job running")
+    return {"wall_s": seconds, "outside_jobs_s": outside, "jobs": len(intervals)}
 
 
 def scaling_table(cfg: dict, fractions: list[float], cores: int, log=print,
                   keep_full_results: str | None = None) -> pl.DataFrame:
     full = sum(count_models(cfg).values())
+    per_job_import = import_seconds()
     rows = []
     for f in fractions:
         scaled = scaled_config(cfg, f)
         counts = count_models(scaled)
         log(f"grid fraction {f:g}: {sum(counts.values())} of {full} models {counts}")
+        run = time_study(scaled, cores, log, keep_full_results if f == 1 else None)
         rows.append({"target_fraction": f, "models": sum(counts.values()),
-                     "model_fraction": sum(counts.values()) / full,
-                     "wall_s": time_study(scaled, cores, log,
-                                          keep_full_results if f == 1 else None)})
+                     "model_fraction": sum(counts.values()) / full, **run,
+                     "outside_jobs_fraction": run["outside_jobs_s"] / run["wall_s"],
+                     # every job's imports, spread over the cores, as a share of the wall time
+                     "imports_fraction": run["jobs"] * per_job_import / (cores * run["wall_s"])})
     table = pl.DataFrame(rows)
     base = table.filter(pl.col("target_fraction") == max(fractions))["wall_s"][0]
     top = table.filter(pl.col("target_fraction") == max(fractions))["model_fraction"][0]
@@ -139,14 +191,20 @@ def scaling_markdown(table: pl.DataFrame, cores: int) -> str:
         "threads per process before Snakemake sets its own). Each scaled run keeps the first "
         "seeds and evenly spaced overlaps of every study (see `dgl/perf/scaling.py`); model fraction "
         "= models trained / models of the full grid; cost ratio = time fraction / model "
-        "fraction (1 = linear; > 1: fixed costs weigh more in small grids).", "",
-        "| target grid fraction | models | model fraction | wall time (s) | time fraction "
-        "| cost ratio |",
-        "|---|---|---|---|---|---|",
+        "fraction (1 = linear; > 1: fixed costs weigh more in small grids). Outside jobs: the "
+        "share of the wall time in which no job ran (Snakemake building the DAG, scheduling and "
+        "checking files; from its log's time stamps). Imports: every job's imports (timed once "
+        "in a fresh interpreter, times the jobs, over the cores), a share of the wall time paid "
+        "inside the jobs.", "",
+        "| target grid fraction | models | model fraction | jobs | wall time (s) | time fraction "
+        "| cost ratio | outside jobs | imports |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.iter_rows(named=True):
         lines.append(f"| {r['target_fraction']:g} | {r['models']} | {r['model_fraction']:.3f} "
-                     f"| {r['wall_s']:.0f} | {r['time_fraction']:.3f} | {r['cost_ratio']:.2f} |")
+                     f"| {r['jobs']} | {r['wall_s']:.0f} | {r['time_fraction']:.3f} "
+                     f"| {r['cost_ratio']:.2f} | {r['outside_jobs_fraction']:.1%} "
+                     f"| {r['imports_fraction']:.1%} |")
     return "\n".join(lines) + "\n"
 
 
