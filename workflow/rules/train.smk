@@ -1,9 +1,13 @@
 # Training and evaluation: one job per cell of a study (a cell trains one or more stacks of
 # models; see each study's `cells()`), then its per-model metrics.
 
-#: Peak resident memory of each study's jobs, measured on the default study, rounded up (MB).
-TRAIN_MEM_MB = {"huang2021": 1500, "main": 2000, "theory": 1500}
-EVALUATE_MEM_MB = {"huang2021": 6000, "main": 4000, "theory": 10000}
+#: Peak resident memory of each study's jobs (MB): the largest max_rss in work/benchmarks/ of
+#: a clean-clone default run (train: Huang 634, main 1 335, theory 805; evaluate: Huang 1 290,
+#: main 1 804, theory 2 262) and of the full grid (workflow/profiles/gpu/full_grid.yaml, eta
+#: heads on 50 000 rows: Huang and theory evaluation 1 950 and 2 655; theory training 1 094),
+#: plus about 20 %.
+TRAIN_MEM_MB = {"huang2021": 800, "main": 1600, "theory": 1300}
+EVALUATE_MEM_MB = {"huang2021": 2400, "main": 2200, "theory": 3200}
 
 
 rule train:
