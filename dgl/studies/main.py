@@ -261,15 +261,13 @@ def random_stack(stack: TrainedStack) -> TrainedStack:
 def fused_metrics(stack: TrainedStack, data: Datasets) -> dict[str, np.ndarray]:
     """Validation and test accuracy / cross-entropy (nats) of the method's predictions, per
     model: four [E] arrays."""
-    restored = restore(stack)
-    group, x = model_inputs(stack, data)
-    y = torch.as_tensor(data.y[group], dtype=torch.long)
-    logits = restored.logits(torch.as_tensor(x, dtype=torch.float32))
-    splits = stack.plan.splits
-    out = {}
+    restored, splits, out = restore(stack), stack.plan.splits, {}
     for part, rows in (("val", splits.val_rows()), ("test", splits.test_rows())):
-        out[f"{part}_acc"] = accuracy_per_model(logits[:, rows], y[:, rows]).numpy()
-        out[f"{part}_ce"] = ce_per_model(logits[:, rows], y[:, rows], torch.float64).numpy()
+        group, x = model_inputs(stack, data, rows)  # only these rows: no copy of the training rows
+        y = torch.as_tensor(data.y[:, rows][group], dtype=torch.long)
+        logits = restored.logits(torch.as_tensor(x, dtype=torch.float32))
+        out[f"{part}_acc"] = accuracy_per_model(logits, y).numpy()
+        out[f"{part}_ce"] = ce_per_model(logits, y, torch.float64).numpy()
     return out
 
 

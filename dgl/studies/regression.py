@@ -55,12 +55,14 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
     model = restored.model
     heads = regression_head_risks(stack, restored, {s.overlap: law for s in stack.plan.specs},
                                   datasets, eta)
-    group, x = model_inputs(stack, datasets)
+    splits = stack.plan.splits
+    everything = np.arange(splits.n_total)
+    used = np.r_[everything[splits.fit_rows()], everything[splits.test_rows()]]
+    group, x = model_inputs(stack, datasets, used)  # fit and test rows only (no validation)
     xt = torch.as_tensor(x, dtype=torch.float32)
     with torch.no_grad():
         pred = model(xt)[..., 0].double().numpy()
-    splits = stack.plan.splits
-    fit, test = splits.fit_rows(), splits.test_rows()
+    fit, test = slice(0, splits.n_fit), slice(splits.n_fit, len(used))  # positions in ``used``
     bayes_all = law.bayes_mse(tuple(range(law.n_modalities)))
     rows = []
     for e, spec in enumerate(stack.plan.specs):
@@ -70,7 +72,7 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
                "encoder": stack.plan.model.encoder, **training_columns(stack, e),
                "bayes_mse_subset": bayes, "bayes_mse_all": bayes_all}
         if not stack.diverged[e]:  # a diverged model: only what the law and the split say
-            y_e = datasets.y[group[e]]
+            y_e = datasets.y[group[e]][used]
             feats = _features(model, e, xt, (fit, test))
             beta, c = fit_linear_head(feats[0], y_e[fit])
             refit = head_mse(feats[1], y_e[test], beta, c)

@@ -263,12 +263,12 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     """The classification half of :func:`fraction_metrics`; the training-row refit is a
     logistic probe per subset, one stack of probes over the seeds that trained."""
     restored = restore(stack)
-    group, x = model_inputs(stack, datasets)
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    yt = torch.as_tensor(datasets.y[group], dtype=torch.long)
     fit, test = stack.plan.splits.fit_rows(), stack.plan.splits.test_rows()
-    logits = restored.logits(xt[:, test])
+    group, x_test = model_inputs(stack, datasets, test)  # the test rows only, then per subset
+    yt = torch.as_tensor(datasets.y[group], dtype=torch.long)
+    logits = restored.logits(torch.as_tensor(x_test, dtype=torch.float32))
     ce, acc = ce_per_model(logits, yt[:, test]), accuracy_per_model(logits, yt[:, test])
+    del x_test, logits
     heads = classification_head_risks(stack, restored, {s.overlap: law for s in stack.plan.specs},
                                       datasets, eta, fresh=fresh)
     bayes = _bayes_by_subset(truth, law.n_modalities)
@@ -283,10 +283,12 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     rows_used = np.r_[np.arange(stack.plan.splits.n_total)[fit],
                       np.arange(stack.plan.splits.n_total)[test]]
     n_fit = stack.plan.splits.n_fit
+    x_used = datasets.x[:, rows_used]  # every dataset once; each subset copies its models'
     for subset, members in by_subset.items():  # features of the fit and test rows only
         sub = copy.deepcopy(restored.model)
         sub.keep_models_(torch.tensor(members))
-        z = torch.as_tensor(np.stack(model_features(sub, xt[members][:, rows_used])))
+        x_members = torch.as_tensor(x_used[[group[e] for e in members]], dtype=torch.float32)
+        z = torch.as_tensor(np.stack(model_features(sub, x_members)))
         probe = fit_probe(z[:, :n_fit], yt[members][:, fit], stack.plan.model.out_dim)
         _, p_ce = probe_metrics(z[:, n_fit:], yt[members][:, test], probe)
         for j, e in enumerate(members):

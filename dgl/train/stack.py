@@ -225,7 +225,11 @@ def restore(stack: TrainedStack) -> RestoredStack:
     return RestoredStack(model, method, extra)
 
 
-def model_inputs(stack: TrainedStack, datasets: Datasets) -> tuple[list[int], np.ndarray]:
-    """Each model's dataset position and its inputs x [E, n, D] (every row of the dataset)."""
+def model_inputs(stack: TrainedStack, datasets: Datasets, rows: np.ndarray | None = None
+                 ) -> tuple[list[int], np.ndarray]:
+    """Each model's dataset position and its inputs x [E, n, D] on ``rows`` of the dataset
+    (default: every row). The rows are taken before the models' copies are made: a copy of
+    every row per model held 1.2 GB in a theory evaluation (35 models x 120 000 rows)."""
     group = [datasets.index(s.overlap, s.seed) for s in stack.plan.specs]
-    return group, datasets.x[group]
+    x = datasets.x if rows is None else datasets.x[:, rows]
+    return group, x[group]
