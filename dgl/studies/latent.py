@@ -171,8 +171,8 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
     model, plan = restored.model, stack.plan
     group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
     test = plan.splits.test_rows()
-    x_test = torch.as_tensor(datasets.x[group][:, test])
-    y_test = datasets.y[group][:, test]
+    x_test = torch.as_tensor(datasets.x[:, test][group])  # test rows first: no copy of the rest
+    y_test = datasets.y[:, test][group]
     with torch.no_grad():
         model_loss = (model(x_test)[..., 0].double().numpy() - y_test) ** 2
     out: list[HeadRisk | None] = [None] * len(plan.specs)
@@ -228,8 +228,8 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
     model, plan = restored.model, stack.plan
     group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
     test = plan.splits.test_rows()
-    x_test = torch.as_tensor(datasets.x[group][:, test])
-    y_test = torch.as_tensor(datasets.y[group][:, test], dtype=torch.long)
+    x_test = torch.as_tensor(datasets.x[:, test][group])  # test rows first: no copy of the rest
+    y_test = torch.as_tensor(datasets.y[:, test][group], dtype=torch.long)
     model_loss = _ce_rows(_own_logits(restored, x_test, modality), y_test)
     ok = [e for e in range(len(plan.specs)) if not stack.diverged[e]
           and (modality is None or bool(model.masks[e, modality]))
