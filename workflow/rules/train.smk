@@ -1,11 +1,11 @@
 # Training and evaluation: one job per cell of a study (a cell trains one or more stacks of
 # models; see each study's `cells()`), then its per-model metrics.
 
-#: Peak resident memory of each study's jobs (MB): the largest max_rss in work/benchmarks/ of
-#: a clean-clone default run (train: Huang 634, main 1 335, theory 805; evaluate: Huang 1 290,
-#: main 1 804, theory 2 262) and of the full grid (workflow/profiles/gpu/full_grid.yaml, eta
-#: heads on 50 000 rows: Huang and theory evaluation 1 950 and 2 655; theory training 1 094),
-#: plus about 20 %.
+#: Peak resident memory of each study's jobs (MB), plus about 20 %: the largest max_rss in
+#: work/benchmarks/ of a clean-clone default run (train: Huang 632, main 1 343, theory 989;
+#: evaluate: Huang 1 120, main 1 417) and of the full grid (workflow/profiles/gpu/full_grid.yaml:
+#: Huang evaluation 1 950); the benchmark samples, so for the theory evaluation the exact peak
+#: of its largest job (/usr/bin/time: reversal 2 453).
 TRAIN_MEM_MB = {"huang2021": 800, "main": 1600, "theory": 1300}
 EVALUATE_MEM_MB = {"huang2021": 2400, "main": 2200, "theory": 3200}
 
