@@ -36,8 +36,9 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     study's lazy f = 0.1 cell (500 probes): against fits to 1e-5, the test cross-entropy of
     the probes moves by 5e-5 nats on average and 3.2e-4 at most, their accuracy by 0.1 point
     at most, at 53 % of the objective evaluations (the tables print eta to 1e-3 nats, with
-    seed-to-seed spreads of 1e-2). The row products run in float32 (memory-bound: twice as fast as float64) and are
-    summed in float64; the parameters and the optimiser's state are float64.
+    seed-to-seed spreads of 1e-2). The row products run in float32 (memory-bound: twice as
+    fast as float64) and are summed in float64; the parameters and the optimiser's state are
+    float64.
     Two classes: the same optimum by Newton's method (:func:`fit_binary_probe`; the symmetric
     optimum V = (-w/2, w/2) makes lambda/2 ||V||^2 = (lambda/2)/2 ||w||^2), returned with
     V = (0, w), which gives the same logit differences, so the same probabilities."""
@@ -82,8 +83,7 @@ def binary_design(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     contiguous [E, h + 1, n]. Built once for every penalty of a grid."""
     e, n, _ = z.shape
     z32 = z.float()
-    mu = z32.mean(dim=1, keepdim=True)
-    sd = z32.std(dim=1, keepdim=True).clamp_min(1e-6)
+    mu, sd = _standardise(z32)
     x = torch.cat([(z32 - mu) / sd, torch.ones(e, n, 1)], dim=2)
     return mu, sd, x, x.transpose(1, 2).contiguous()
 

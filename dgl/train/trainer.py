@@ -124,7 +124,8 @@ class StackData:
     def rows(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """Rows ``idx [E, B]`` of each model's dataset: x [E, B, D] and y [E, B(, o)]
         (x[group[e], idx[e, b]], gathered from the flattened datasets as an embedding lookup:
-        several times faster on the CPU than advanced indexing or ``index_select``)."""
+        2.4x faster on the CPU than two-tensor advanced indexing, measured at E = 25; as fast
+        as ``index_select`` on the flattened datasets)."""
         flat = self.group[:, None] * self.x.shape[1] + idx
         x = torch.nn.functional.embedding(flat, self.x.flatten(0, 1))
         y = self.y.flatten(0, 1).index_select(0, flat.flatten())
