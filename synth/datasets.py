@@ -77,7 +77,11 @@ class Datasets:
                            f"{list(self.keys)}") from None
 
     def rows(self, rows: np.ndarray | slice) -> Datasets:
-        """The same datasets restricted to ``rows`` (in that order)."""
+        """The same datasets restricted to ``rows`` (in that order); a view, not a copy, when
+        ``rows`` are consecutive (e.g. every row: a copy of 316 MB in a theory evaluation)."""
+        if isinstance(rows, np.ndarray) and rows.ndim == 1 and len(rows) and bool(
+                (np.diff(rows) == 1).all()):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1)
         return Datasets(self.x[:, rows], self.y[:, rows], self.keys)
 
     @staticmethod

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from dgl.train.heads import fit_linear_head, head_mse, model_features, ols_expected_mse
+from dgl.train.heads import (
+    fit_linear_head,
+    head_mse,
+    model_features,
+    ols_expected_mse,
+    stacked_features,
+)
 from dgl.train.models import ModelConfig, StackedLateFusion
 
 
@@ -61,3 +67,26 @@ def test_linear_encoder_features_span_the_inputs():
     raw = x[0, :, :5].double().numpy()
     beta_r, c_r = fit_linear_head(raw[:200], y[:200])
     assert enc == pytest.approx(head_mse(raw[200:], y[200:], beta_r, c_r), rel=1e-6)
+
+
+def test_stacked_features_equal_each_models_own_features():
+    """The stacked float32 features of models with different subsets of one size, each
+    reading its own dataset on some rows, against each model's encoders applied one model at a
+    time in float64 (model_features on its own inputs); mixed sizes are refused."""
+    torch.manual_seed(0)
+    masks = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=torch.bool)
+    model = StackedLateFusion(ModelConfig((3, 2, 4), 5, "relu", 2), masks, [3, 4, 5])
+    x = np.random.default_rng(0).standard_normal((2, 50, 9)).astype(np.float32)
+    group, rows = [1, 0, 1], np.array([3, 7, 8, 20, 49, 0])
+    z = stacked_features(model, x, group, rows, chunk=4)
+    own = model_features(model, torch.as_tensor(x[group][:, rows]))
+    assert z.dtype == torch.float32 and z.shape == (3, 6, 10)
+    for e in range(3):
+        assert np.allclose(z[e].numpy(), own[e], atol=1e-5)
+    model.keep_models_(torch.tensor([0]))
+    assert torch.allclose(stacked_features(model, x[:1]), torch.as_tensor(
+        model_features(model, torch.as_tensor(x[:1]))[0], dtype=torch.float32)[None], atol=1e-5)
+    mixed = StackedLateFusion(ModelConfig((3, 2, 4), 5, "relu", 2),
+                              torch.tensor([[1, 1, 0], [0, 1, 0]], dtype=torch.bool), [3, 4])
+    with pytest.raises(ValueError, match="one subset size"):
+        stacked_features(mixed, x)

@@ -100,3 +100,15 @@ def test_datasets_round_trip(tmp_path):
     back = load_datasets([tmp_path / "a.npz", tmp_path / "b.npz"])
     assert back.keys == data.keys
     assert np.array_equal(back.x, data.x) and np.array_equal(back.y, data.y)
+
+
+def test_dataset_rows_are_a_view_when_consecutive():
+    """Consecutive rows (e.g. every row of a fraction-1 cell) are a view of the datasets, not
+    a copy; any other rows a copy; the values are those of plain indexing either way."""
+    x = np.arange(2 * 6 * 3, dtype=np.float32).reshape(2, 6, 3)
+    data = Datasets(x, np.arange(12).reshape(2, 6), ((0.0, 0), (0.0, 1)))
+    for rows, view in ((np.arange(1, 5), True), (np.r_[0:2, 4:6], False),
+                       (np.array([3, 2]), False)):
+        part = data.rows(rows)
+        assert np.shares_memory(part.x, x) is view
+        assert np.array_equal(part.x, x[:, rows]) and np.array_equal(part.y, data.y[:, rows])

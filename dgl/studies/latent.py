@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from dgl.studies.stats import t_halfwidth_rows
-from dgl.train.heads import Moments, encoder_maps, model_features, select_ridge
+from dgl.train.heads import Moments, encoder_maps, model_features, select_ridge, stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import probe_logits, probe_metrics, select_probe
 from dgl.train.stack import RestoredStack, TrainedStack
@@ -340,9 +340,9 @@ def _fresh_features(model, fresh: FreshRows, group: list[int], modality: int | N
 
 
 def _features(model, x: torch.Tensor, modality: int | None) -> torch.Tensor:
-    """Frozen features [E, n, p] (float64) of models of one feature width: all of each
-    model's modalities, or one modality's encoder."""
+    """Frozen features [E, n, p] (float32: the probes compute in float32) of models of one
+    feature width: all of each model's modalities, or one modality's encoder."""
     if modality is not None:
         with torch.no_grad():
-            return model.encode(x)[modality].double()
-    return torch.stack([torch.as_tensor(f) for f in model_features(model, x)])
+            return model.encode(x)[modality]
+    return stacked_features(model, x)

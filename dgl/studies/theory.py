@@ -42,7 +42,7 @@ from dgl.studies.common import (Cell, DatasetSpec, diverged_count, fraction_rows
 from dgl.studies.latent import EtaConfig, FreshRows, classification_head_risks
 from dgl.studies.regression import regression_metrics
 from dgl.studies.stats import t_interval, t_quantile
-from dgl.train.heads import model_features
+from dgl.train.heads import stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import fit_probe, probe_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, model_inputs, restore, train_plan
@@ -283,12 +283,10 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     rows_used = np.r_[np.arange(stack.plan.splits.n_total)[fit],
                       np.arange(stack.plan.splits.n_total)[test]]
     n_fit = stack.plan.splits.n_fit
-    x_used = datasets.x[:, rows_used]  # every dataset once; each subset copies its models'
     for subset, members in by_subset.items():  # features of the fit and test rows only
         sub = copy.deepcopy(restored.model)
         sub.keep_models_(torch.tensor(members))
-        x_members = torch.as_tensor(x_used[[group[e] for e in members]], dtype=torch.float32)
-        z = torch.as_tensor(np.stack(model_features(sub, x_members)))
+        z = stacked_features(sub, datasets.x, [group[e] for e in members], rows_used)
         probe = fit_probe(z[:, :n_fit], yt[members][:, fit], stack.plan.model.out_dim)
         _, p_ce = probe_metrics(z[:, n_fit:], yt[members][:, test], probe)
         for j, e in enumerate(members):

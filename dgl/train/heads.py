@@ -15,6 +15,7 @@ deficient features (identical modalities at rho = 1, dead ReLU units) are handle
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -51,6 +52,32 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
             for j, e in enumerate(users.tolist()):
                 col = int(column[e, k])
                 out[e][start : start + chunk, col : col + h] = z[j]
+    return out
+
+
+@torch.no_grad()
+def stacked_features(model: StackedLateFusion, x: np.ndarray | Tensor,
+                     group: Sequence[int] | None = None, rows: np.ndarray | None = None,
+                     chunk: int = 8192) -> Tensor:
+    """Features [E, n, h |S|] (float32) of models whose subsets have one size |S|: model e's
+    blocks z_k = g_k(x_k) for k in its subset, in modality order (as :func:`model_features`),
+    stacked for the logistic probes (which compute in float32). Model e reads ``x[group[e]]``
+    (default: ``x[e]``), ``x`` [G, N, D], on ``rows`` (default: all N); the rows are gathered
+    chunk by chunk, so no copy of every row per model is made."""
+    masks = model.masks.cpu()
+    sizes = masks.sum(dim=1)
+    if not bool((sizes == sizes[0]).all()):
+        raise ValueError(f"stacked_features needs one subset size, got {sorted(set(sizes.tolist()))}")
+    rows = np.arange(x.shape[1]) if rows is None else np.asarray(rows)
+    h, n = model.config.width, len(rows)
+    group = np.arange(model.n_models) if group is None else np.asarray(group)
+    seen = [masks[e].nonzero().squeeze(1) for e in range(model.n_models)]
+    columns = torch.stack([(k[:, None] * h + torch.arange(h)).flatten() for k in seen])
+    out = torch.empty(model.n_models, n, int(sizes[0]) * h)
+    for start in range(0, n, chunk):
+        x_chunk = x[np.ix_(group, rows[start : start + chunk])]
+        z = torch.cat(model.encode(torch.as_tensor(x_chunk, dtype=torch.float32)), dim=2)
+        out[:, start : start + chunk] = z.gather(2, columns[:, None, :].expand(-1, z.shape[1], -1))
     return out
 
 

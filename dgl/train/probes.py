@@ -81,10 +81,13 @@ def binary_design(z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The standardised design of :func:`fit_binary_probe`: (mu, sd) of the features
     ``z [E, n, h]``, x = [(z - mu) / sd, 1] [E, n, h + 1] (float32) and its transpose, rows
     contiguous [E, h + 1, n]. Built once for every penalty of a grid."""
-    e, n, _ = z.shape
+    e, n, h = z.shape
     z32 = z.float()
     mu, sd = _standardise(z32)
-    x = torch.cat([(z32 - mu) / sd, torch.ones(e, n, 1)], dim=2)
+    x = torch.empty(e, n, h + 1)  # filled in place: no temporary of the rows' size
+    x[:, :, :h] = z32
+    x[:, :, :h].sub_(mu).div_(sd)
+    x[:, :, h] = 1.0
     return mu, sd, x, x.transpose(1, 2).contiguous()
 
 
@@ -105,24 +108,43 @@ def fit_binary_probe(z: Tensor, y: Tensor, l2: float = 1e-4, start: Tensor | Non
     step predicts) is below ``tol``: at float32's noise floor the objective is at its
     minimum to about 1e-12 nats. ``design``: :func:`binary_design` of ``z``, when the
     caller already has it."""
-    e, n, h = z.shape
+    e, _, h = z.shape
     mu, sd, x, x_t = design if design is not None else binary_design(z)
     t = y.float()
     reg = torch.full((h + 1,), float(l2), dtype=torch.float64)
     reg[-1] = 0.0
     w = torch.zeros(e, h + 1, dtype=torch.float64) if start is None else start.clone()
-    for _ in range(max_iter):
-        prob = torch.sigmoid(torch.bmm(x, w.float()[:, :, None])[..., 0])
-        grad = torch.bmm(x_t, (prob - t)[..., None])[..., 0].double() / n + reg * w
-        hess = torch.bmm(x_t * (prob * (1 - prob))[:, None, :], x).double() / n
-        step = torch.linalg.solve(hess + torch.diag(reg + 1e-10), grad)
-        w = w - step
-        if float((grad * step).sum(dim=1).max()) < tol:
-            break
+    w = _newton(x, x_t, t, reg, w, max_iter, tol)
     v = torch.zeros(e, h, 2, dtype=torch.float64)
     c = torch.zeros(e, 1, 2, dtype=torch.float64)
     v[:, :, 1], c[:, 0, 1] = w[:, :h], w[:, h]
     return (v, c, mu.double(), sd.double()), w
+
+
+def _newton(x: Tensor, x_t: Tensor, t: Tensor, reg: Tensor, w: Tensor, max_iter: int,
+            tol: float) -> Tensor:
+    """Newton steps of :func:`fit_binary_probe` from ``w`` on the design ``x`` [E, n, h + 1]
+    (``x_t`` its transpose, rows contiguous) and targets ``t`` [E, n] in {0, 1}."""
+    n = x.shape[1]
+    for _ in range(max_iter):
+        prob = torch.sigmoid(torch.bmm(x, w.float()[:, :, None])[..., 0])
+        grad = torch.bmm(x_t, (prob - t)[..., None])[..., 0].double() / n + reg * w
+        hess = _weighted_gram(x, x_t, prob * (1 - prob)).double() / n
+        step = torch.linalg.solve(hess + torch.diag(reg + 1e-10), grad)
+        w = w - step
+        if float((grad * step).sum(dim=1).max()) < tol:
+            break
+    return w
+
+
+def _weighted_gram(x: Tensor, x_t: Tensor, weight: Tensor, rows: int = 1024) -> Tensor:
+    """X^T diag(weight) X [E, h, h] (float32) over blocks of ``rows`` rows: each block's
+    weighted copy stays in cache (1.7x faster than weighting every row, then one product)."""
+    gram = x.new_zeros(x.shape[0], x.shape[2], x.shape[2])
+    for start in range(0, x.shape[1], rows):
+        block = slice(start, start + rows)
+        gram.baddbmm_(x_t[:, :, block] * weight[:, None, block], x[:, block])
+    return gram
 
 
 @torch.no_grad()
