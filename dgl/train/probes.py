@@ -216,24 +216,31 @@ def _newton(x: Tensor, x_t: Tensor, t: Tensor, reg: Tensor, w: Tensor, max_iter:
     (``x_t`` its transpose, rows contiguous) and targets ``t`` [E, n] in {0, 1}."""
     n = x.shape[1]
     for _ in range(max_iter):
-        prob = torch.sigmoid(torch.bmm(x, w.float()[:, :, None])[..., 0])
-        grad = torch.bmm(x_t, (prob - t)[..., None])[..., 0].double() / n + reg * w
-        hess = _weighted_gram(x, x_t, prob * (1 - prob)).double() / n
-        step = torch.linalg.solve(hess + torch.diag(reg + 1e-10), grad)
+        grad_sum, gram = _newton_terms(x, x_t, t, w)
+        grad = grad_sum.double() / n + reg * w
+        step = torch.linalg.solve(gram.double() / n + torch.diag(reg + 1e-10), grad)
         w = w - step
         if float((grad * step).sum(dim=1).max()) < tol:
             break
     return w
 
 
-def _weighted_gram(x: Tensor, x_t: Tensor, weight: Tensor, rows: int = 1024) -> Tensor:
-    """X^T diag(weight) X [E, h, h] (float32) over blocks of ``rows`` rows: each block's
-    weighted copy stays in cache (1.7x faster than weighting every row, then one product)."""
-    gram = x.new_zeros(x.shape[0], x.shape[2], x.shape[2])
+def _newton_terms(x: Tensor, x_t: Tensor, t: Tensor, w: Tensor, rows: int = 1024
+                  ) -> tuple[Tensor, Tensor]:
+    """sum_i (p_i - t_i) x_i [E, h] and X^T diag(p (1 - p)) X [E, h, h] (float32),
+    p = sigmoid(X w), in one pass over blocks of ``rows`` rows: each block is read once and
+    its products stay in cache, and the row products take row vectors from the left (w^T X^T,
+    (p - t)^T X), the fast layout. 8 x 20 000 x 65: 43 -> 28 ms a step (weighting every row
+    first, then one product: 77 ms)."""
+    e, _, h = x.shape
+    w_row = w.float()[:, None, :]
+    grad, gram = x.new_zeros(e, 1, h), x.new_zeros(e, h, h)
     for start in range(0, x.shape[1], rows):
         block = slice(start, start + rows)
-        gram.baddbmm_(x_t[:, :, block] * weight[:, None, block], x[:, block])
-    return gram
+        prob = torch.sigmoid(torch.bmm(w_row, x_t[:, :, block]))  # [E, 1, rows]
+        grad.baddbmm_(prob - t[:, None, block], x[:, block])
+        gram.baddbmm_(x_t[:, :, block] * (prob * (1 - prob)), x[:, block])
+    return grad[:, 0], gram
 
 
 @torch.no_grad()
