@@ -90,3 +90,18 @@ def test_stacked_features_equal_each_models_own_features():
                               torch.tensor([[1, 1, 0], [0, 1, 0]], dtype=torch.bool), [3, 4])
     with pytest.raises(ValueError, match="one subset size"):
         stacked_features(mixed, x)
+
+
+def test_chunked_predictions_equal_one_forward_pass():
+    """The regression evaluation predicts chunk by chunk from each model's dataset: the same
+    numbers as one forward pass on every model's inputs at once."""
+    from dgl.studies.regression import _predictions
+
+    torch.manual_seed(1)
+    masks = torch.tensor([[1, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.bool)
+    model = StackedLateFusion(ModelConfig((3, 2, 4), 5, "relu", 1), masks, [3, 4, 5])
+    x = np.random.default_rng(1).standard_normal((2, 23, 9)).astype(np.float32)
+    group = [1, 0, 1]
+    with torch.no_grad():
+        whole = model(torch.as_tensor(x[group]))[..., 0].double().numpy()
+    assert np.allclose(_predictions(model, x, group, chunk=5), whole, atol=1e-6)
