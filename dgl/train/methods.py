@@ -62,6 +62,9 @@ class Method:
     #: Name of the random stream of the method's own noise, if it draws any (its ``seed``
     #: option is then derived from the stack's seeds; see dgl.train.stack.StackPlan).
     noise_stream: str | None = None
+    #: Whether the update can be captured once and replayed as a CUDA graph: tensor
+    #: operations only, its state updated in place (no host-side branching or random draws).
+    graph_safe = True
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -200,7 +203,10 @@ class DGLPID(DGL):
         if self.schedule == "fixed":
             return torch.full_like(uni, self.beta0)
         cur = uni.detach()
-        self.loss_ema = cur if self.loss_ema is None else self.ema * self.loss_ema + (1 - self.ema) * cur
+        if self.loss_ema is None:
+            self.loss_ema = cur.clone()
+        else:  # in place: a captured step (CUDA graph) reads and writes the same buffer
+            self.loss_ema.copy_(self.ema * self.loss_ema + (1 - self.ema) * cur)
         m = masks.T.to(cur.dtype)  # [K, E]
         mean = (self.loss_ema * m).sum(0) / m.sum(0).clamp_min(1)
         ratio = self.loss_ema / mean.clamp_min(1e-12)
@@ -234,6 +240,7 @@ class DGLPID(DGL):
 class OGMGE(Method):
     name = "ogm_ge"
     noise_stream = "ogm_noise"
+    graph_safe = False  # its modulation window is a host-side branch; its noise a host generator
 
     def __init__(self, alpha: float = 0.5, noise: bool = True, starts: int = 0, ends: int = 50,
                  seed: int = 0) -> None:

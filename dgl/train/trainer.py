@@ -100,9 +100,9 @@ def reached_cap(best_step, steps_run, max_steps: int, patience_steps: int):
 
 #: Optimiser factories by name: (parameters, budget) -> torch optimiser.
 OPTIMIZERS: Registry[Callable[[list, TrainConfig], torch.optim.Optimizer]] = Registry("optimizer")
-OPTIMIZERS.register("adam")(
+OPTIMIZERS.register("adam")(  # capturable on a GPU: its step count stays on the device
     lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                         fused=True))
+                                         fused=True, capturable=params[0].is_cuda))
 OPTIMIZERS.register("sgd")(
     lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                         weight_decay=cfg.weight_decay, fused=True))
@@ -197,11 +197,19 @@ def train_stack(
     seeds: list[int],
     task: str = "regression",
     method: Method | None = None,
+    graph: bool | None = None,
 ) -> TrainResult:
     """Train every model of ``model`` with ``method`` (default ``joint``); ``seeds[e]`` seeds
-    model e's minibatch order. See the module docstring."""
-    run = _StackRun(model, data, cfg, seeds, task,
-                    method if method is not None else make_method("joint"))
+    model e's minibatch order. See the module docstring. ``graph``: run the step through
+    :class:`_GraphStep` (default: on a CUDA device, for methods marked ``graph_safe``); on
+    the CPU it runs the same buffered step without capture (how the tests check that path)."""
+    method = method if method is not None else make_method("joint")
+    if graph is None:
+        graph = data.x.device.type == "cuda" and method.graph_safe
+    elif graph and not method.graph_safe:
+        raise ValueError(f"method {method.name!r} cannot run as a captured step "
+                         "(host-side control flow or random draws in its update)")
+    run = _StackRun(model, data, cfg, seeds, task, method, graph)
     epoch = 0
     while run.step < cfg.max_steps:
         epoch += 1
@@ -218,7 +226,7 @@ class _StackRun:
     while the per-model records (best epoch, checkpoint, divergence) keep all E models."""
 
     def __init__(self, model: StackedLateFusion, data: StackData, cfg: TrainConfig,
-                 seeds: list[int], task: str, method: Method) -> None:
+                 seeds: list[int], task: str, method: Method, graph: bool = False) -> None:
         self.task_loss = TASKS.get(task)
         self.task, self.model, self.data, self.cfg, self.method = task, model, data, cfg, method
         method.check(model)
@@ -244,6 +252,7 @@ class _StackRun:
         self.grad_steps: list[int] = []
         self.grad_multi: list[Tensor] = []
         self.grad_uni: list[Tensor] = []
+        self.graph = _GraphStep(self, capture=self.device.type == "cuda") if graph else None
         self.t0 = time.perf_counter()
         self.step = 0
         self.logged = 0  # progress lines written, in units of log_every
@@ -318,7 +327,9 @@ class _StackRun:
                     order = order[keep]
                 if not len(self.active):
                     return False
-        return True
+        if self.graph is not None and not self.graph.all_finite():  # checked once an epoch
+            self.drop_diverged(epoch)
+        return len(self.active) > 0
 
     def train_step(self, x: Tensor, y: Tensor) -> bool:
         """One optimiser step of every active model (after the gradient probe, when due);
@@ -326,13 +337,20 @@ class _StackRun:
         cfg = self.cfg
         if cfg.grad_probe_every and self.step % cfg.grad_probe_every == 0:
             self.probe_gradients(x, y)
-        loss = self.method.loss(self.model, self.extra, x, y, self.task_loss)
+        self.step += 1
+        if self.graph is not None:  # no host sync: finiteness is checked after the epoch
+            self.graph.step(x, y)
+            return True
         self.opt.zero_grad(set_to_none=True)
+        return bool(torch.isfinite(self.update(x, y)))
+
+    def update(self, x: Tensor, y: Tensor) -> Tensor:
+        """The method's loss, its backward pass and the optimiser step: the detached loss."""
+        loss = self.method.loss(self.model, self.extra, x, y, self.task_loss)
         loss.backward()
         self.method.after_backward(self.model, self.extra, x, y)
         self.opt.step()
-        self.step += 1
-        return bool(torch.isfinite(loss))
+        return loss.detach()
 
     def probe_gradients(self, x: Tensor, y: Tensor) -> None:
         """Record the encoder gradient norms (NaN for models that have left the stack)."""
@@ -440,3 +458,71 @@ class _StackRun:
             grad_uni=torch.stack(self.grad_uni) if self.grad_uni else None,
             extra=self.extra,
         )
+
+
+class _GraphStep:
+    """The training step of a :class:`_StackRun` replayed from a CUDA graph: each minibatch is
+    copied into static buffers and the forward pass, backward pass and optimiser step (fused
+    Adam, ``capturable``) run as one graph launch instead of one launch per operation. The
+    graph is captured after ``warmup`` eager steps (on a side stream, as capture requires) and
+    captured again whenever the step's shapes change: after every shrink of the stack (a
+    model finished or diverged) and for a short last minibatch. The loss stays on the
+    device; whether every loss of the epoch was finite is read once per epoch
+    (:meth:`all_finite`), so a model whose loss turns NaN mid-epoch is dropped at the epoch's
+    end (the models are independent: the others' updates are the same). With ``capture``
+    off (the CPU) the same buffered step runs eagerly. A capture that fails (an operation
+    that syncs with the host) is logged and the run goes on eagerly."""
+
+    def __init__(self, run: _StackRun, capture: bool, warmup: int = 3) -> None:
+        self.run, self.capture, self.warmup = run, capture, warmup
+        self.shape: tuple | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
+        self.finite: Tensor | None = None  # [] bool: every loss since the last check finite
+
+    def step(self, x: Tensor, y: Tensor) -> None:
+        shape = (tuple(x.shape), tuple(y.shape), len(self.run.active))
+        if shape != self.shape:
+            self.shape, self.graph, self.eager_steps = shape, None, 0
+            self.x, self.y = torch.empty_like(x), torch.empty_like(y)
+        self.x.copy_(x)
+        self.y.copy_(y)
+        if self.graph is None and self.capture and self.eager_steps >= self.warmup:
+            self.graph = self._capture()
+        if self.graph is not None:
+            self.graph.replay()
+            loss = self.loss
+        else:
+            loss = self._eager()
+            self.eager_steps += 1
+        ok = torch.isfinite(loss)
+        self.finite = ok if self.finite is None else self.finite & ok
+
+    def all_finite(self) -> bool:
+        """Whether every loss since the last call was finite (one host sync)."""
+        ok = self.finite is None or bool(self.finite)
+        self.finite = None
+        return ok
+
+    def _eager(self) -> Tensor:
+        self.run.opt.zero_grad(set_to_none=True)
+        if not self.capture:
+            return self.run.update(self.x, self.y)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            loss = self.run.update(self.x, self.y)
+        torch.cuda.current_stream().wait_stream(side)
+        return loss
+
+    def _capture(self) -> torch.cuda.CUDAGraph | None:
+        graph = torch.cuda.CUDAGraph()
+        self.run.opt.zero_grad(set_to_none=True)  # backward allocates the grads in the graph
+        try:
+            with torch.cuda.graph(graph):
+                self.loss = self.run.update(self.x, self.y)
+        except RuntimeError as err:
+            log.warning("CUDA graph capture failed (%s); the step runs eagerly", err)
+            self.capture = False
+            return None
+        return graph
