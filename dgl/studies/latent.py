@@ -228,9 +228,10 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
     model, plan = restored.model, stack.plan
     group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
     test = plan.splits.test_rows()
-    x_test = torch.as_tensor(datasets.x[:, test][group])  # test rows first: no copy of the rest
+    x_sets = datasets.x[:, test]  # [G, n_test, D]: every dataset's test rows once
     y_test = torch.as_tensor(datasets.y[:, test][group], dtype=torch.long)
-    model_loss = _ce_rows(_own_logits(restored, x_test, modality), y_test)
+    own_test = _own_logits(restored, x_sets, group, modality)
+    model_loss = _ce_rows(own_test, y_test)
     ok = [e for e in range(len(plan.specs)) if not stack.diverged[e]
           and (modality is None or bool(model.masks[e, modality]))
           and (only is None or e in only)]
@@ -241,7 +242,6 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
             out[e] = _exact_ce(model, e, laws[plan.specs[e].overlap], cfg, modality,
                                model_loss[e])
         return out
-    own_test = _own_logits(restored, x_test, modality)
     fresh = fresh or FreshRows(laws, datasets.keys, cfg)
     for members in _groups(model, ok, modality):
         sub = _submodel(model, members)
@@ -250,7 +250,8 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
                                    plan.model.out_dim, cfg.l2)
         probe_val = probe_metrics(data["z_val"], data["y_val"], probe)[1]
         own_val = ce_per_model(data["own_val"], data["y_val"], torch.float64)
-        logits = probe_logits(_features(sub, x_test[members], modality), probe)
+        x_members = torch.as_tensor(x_sets[[group[e] for e in members]])
+        logits = probe_logits(_features(sub, x_members, modality), probe)
         for j, e in enumerate(members):
             own = cfg.own_head and bool(own_val[j] < probe_val[j])
             chosen = own_test[e] if own else logits[j]
@@ -271,11 +272,17 @@ def _exact(method: str, possible: bool) -> bool:
 
 
 @torch.no_grad()
-def _own_logits(restored: RestoredStack, x: torch.Tensor, modality: int | None) -> torch.Tensor:
-    """The model's own head on g: its late-fusion head on every modality it sees (its
+def _own_logits(restored: RestoredStack, x_sets: np.ndarray, group: list[int],
+                modality: int | None, chunk: int = 8192) -> torch.Tensor:
+    """The model's own head on g, on its dataset's rows ``x_sets[group[e]]`` (chunk by chunk:
+    no copy of every row per model): its late-fusion head on every modality it sees (its
     predictions under joint training), or for one modality's encoder the shared head on
     that modality's features alone (c + z_k V_k^T, a linear head on z_k)."""
-    return _model_head(restored.model, x, modality)
+    out = []
+    for start in range(0, x_sets.shape[1], chunk):
+        x = torch.as_tensor(x_sets[group, start : start + chunk])
+        out.append(_model_head(restored.model, x, modality))
+    return torch.cat(out, dim=1)
 
 
 @torch.no_grad()

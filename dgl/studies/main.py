@@ -42,7 +42,7 @@ from dgl.studies.latent import EtaConfig, FreshRows, HeadRisk, classification_he
 from dgl.studies.stats import t_interval
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import StackedLateFusion
-from dgl.train.stack import CellSpec, StackPlan, TrainedStack, model_inputs, restore, train_plan
+from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
 from dgl.train.trainer import TrainConfig
 from synth.datasets import Datasets, Splits
 from synth.generators import LawSpec
@@ -263,9 +263,8 @@ def fused_metrics(stack: TrainedStack, data: Datasets) -> dict[str, np.ndarray]:
     model: four [E] arrays."""
     restored, splits, out = restore(stack), stack.plan.splits, {}
     for part, rows in (("val", splits.val_rows()), ("test", splits.test_rows())):
-        group, x = model_inputs(stack, data, rows)  # only these rows: no copy of the training rows
+        group, logits = stack_logits(restored, stack, data, rows)  # only these rows
         y = torch.as_tensor(data.y[:, rows][group], dtype=torch.long)
-        logits = restored.logits(torch.as_tensor(x, dtype=torch.float32))
         out[f"{part}_acc"] = accuracy_per_model(logits, y).numpy()
         out[f"{part}_ce"] = ce_per_model(logits, y, torch.float64).numpy()
     return out

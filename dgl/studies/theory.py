@@ -45,7 +45,7 @@ from dgl.studies.stats import t_interval, t_quantile
 from dgl.train.heads import stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import fit_probe, probe_metrics
-from dgl.train.stack import CellSpec, StackPlan, TrainedStack, model_inputs, restore, train_plan
+from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
 from dgl.train.models import ModelConfig
 from dgl.train.trainer import TrainConfig
 from synth.datasets import Datasets, Splits
@@ -264,11 +264,10 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     logistic probe per subset, one stack of probes over the seeds that trained."""
     restored = restore(stack)
     fit, test = stack.plan.splits.fit_rows(), stack.plan.splits.test_rows()
-    group, x_test = model_inputs(stack, datasets, test)  # the test rows only, then per subset
+    group, logits = stack_logits(restored, stack, datasets, test)
     yt = torch.as_tensor(datasets.y[group], dtype=torch.long)
-    logits = restored.logits(torch.as_tensor(x_test, dtype=torch.float32))
     ce, acc = ce_per_model(logits, yt[:, test]), accuracy_per_model(logits, yt[:, test])
-    del x_test, logits
+    del logits
     heads = classification_head_risks(stack, restored, {s.overlap: law for s in stack.plan.specs},
                                       datasets, eta, fresh=fresh)
     bayes = _bayes_by_subset(truth, law.n_modalities)
