@@ -35,9 +35,17 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import number, pm, signed
-from dgl.studies.common import (Cell, DatasetSpec, fraction_rows, metrics_frame, model_config,
-                                overlap_name, splits_from_config, train_from_config,
-                                training_columns)
+from dgl.studies.common import (
+    Cell,
+    DatasetSpec,
+    fraction_rows,
+    metrics_frame,
+    model_config,
+    overlap_name,
+    splits_from_config,
+    train_from_config,
+    training_columns,
+)
 from dgl.studies.latent import EtaConfig, FreshRows, HeadRisk, classification_head_risks
 from dgl.studies.stats import t_interval
 from dgl.train.losses import accuracy_per_model, ce_per_model

@@ -35,23 +35,34 @@ import polars as pl
 import torch
 
 from dgl.report.markdown import frame_markdown
-from dgl.studies.common import (Cell, DatasetSpec, diverged_count, fraction_rows, metrics_frame,
-                                model_config,
-                                ok_count, overlap_name, splits_from_config, train_from_config,
-                                training_columns, unconverged_count, with_status)
+from dgl.studies.common import (
+    Cell,
+    DatasetSpec,
+    diverged_count,
+    fraction_rows,
+    metrics_frame,
+    model_config,
+    ok_count,
+    overlap_name,
+    splits_from_config,
+    train_from_config,
+    training_columns,
+    unconverged_count,
+    with_status,
+)
 from dgl.studies.latent import EtaConfig, FreshRows, classification_head_risks
 from dgl.studies.regression import regression_metrics
 from dgl.studies.stats import t_interval, t_quantile
 from dgl.train.heads import stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
+from dgl.train.models import ModelConfig
 from dgl.train.probes import fit_probe, probe_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
-from dgl.train.models import ModelConfig
 from dgl.train.trainer import TrainConfig
 from synth.datasets import Datasets, Splits
 from synth.generators import LawSpec
-from synth.law import LinearGaussianLaw
 from synth.ground_truth import TruthJob, truth_point
+from synth.law import LinearGaussianLaw
 from synth.subsets import all_subsets, format_subset, parse_subset
 
 log = logging.getLogger(__name__)
@@ -282,7 +293,7 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     rows_used = np.r_[np.arange(stack.plan.splits.n_total)[fit],
                       np.arange(stack.plan.splits.n_total)[test]]
     n_fit = stack.plan.splits.n_fit
-    for subset, members in by_subset.items():  # features of the fit and test rows only
+    for members in by_subset.values():  # features of the fit and test rows only
         sub = copy.deepcopy(restored.model)
         sub.keep_models_(torch.tensor(members))
         z = stacked_features(sub, datasets.x, [group[e] for e in members], rows_used)
