@@ -463,11 +463,11 @@ class _StackRun:
 class _GraphStep:
     """The training step of a :class:`_StackRun` replayed from a CUDA graph: each minibatch is
     copied into static buffers and the forward pass, backward pass and optimiser step (fused
-    Adam, ``capturable``) run as one graph launch instead of one launch per operation. The
-    graph is captured after ``warmup`` eager steps (on a side stream, as capture requires) and
-    captured again whenever the step's shapes change: after every shrink of the stack (a
-    model finished or diverged) and for a short last minibatch. The loss stays on the
-    device; whether every loss of the epoch was finite is read once per epoch
+    Adam, ``capturable``) run as one graph launch instead of one launch per operation. A
+    graph is captured per batch shape (a short last minibatch has its own) after ``warmup``
+    eager steps of that shape (on a side stream, as capture requires); every graph is dropped
+    when the stack shrinks (a model finished or diverged: new parameter tensors). The loss
+    stays on the device; whether every loss of the epoch was finite is read once per epoch
     (:meth:`all_finite`), so a model whose loss turns NaN mid-epoch is dropped at the epoch's
     end (the models are independent: the others' updates are the same). With ``capture``
     off (the CPU) the same buffered step runs eagerly. A capture that fails (an operation
@@ -475,26 +475,30 @@ class _GraphStep:
 
     def __init__(self, run: _StackRun, capture: bool, warmup: int = 3) -> None:
         self.run, self.capture, self.warmup = run, capture, warmup
-        self.shape: tuple | None = None
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.eager_steps = 0
+        self.models = -1  # stack size the buffers and graphs were made for
         self.finite: Tensor | None = None  # [] bool: every loss since the last check finite
 
     def step(self, x: Tensor, y: Tensor) -> None:
-        shape = (tuple(x.shape), tuple(y.shape), len(self.run.active))
-        if shape != self.shape:
-            self.shape, self.graph, self.eager_steps = shape, None, 0
-            self.x, self.y = torch.empty_like(x), torch.empty_like(y)
-        self.x.copy_(x)
-        self.y.copy_(y)
-        if self.graph is None and self.capture and self.eager_steps >= self.warmup:
-            self.graph = self._capture()
-        if self.graph is not None:
-            self.graph.replay()
-            loss = self.loss
+        if len(self.run.active) != self.models:  # a shrink: the graphs hold old parameters
+            self.models = len(self.run.active)
+            self.buffers: dict[tuple, tuple[Tensor, Tensor]] = {}
+            self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
+            self.eager_steps: dict[tuple, int] = {}
+        shape = (tuple(x.shape), tuple(y.shape))
+        if shape not in self.buffers:
+            self.buffers[shape] = (torch.empty_like(x), torch.empty_like(y))
+        x_static, y_static = self.buffers[shape]
+        x_static.copy_(x)
+        y_static.copy_(y)
+        warm = self.eager_steps.get(shape, 0)
+        if shape not in self.graphs and self.capture and warm >= self.warmup:
+            self._capture(shape, x_static, y_static)
+        if shape in self.graphs:
+            graph, loss = self.graphs[shape]
+            graph.replay()
         else:
-            loss = self._eager()
-            self.eager_steps += 1
+            loss = self._eager(x_static, y_static)
+            self.eager_steps[shape] = warm + 1
         ok = torch.isfinite(loss)
         self.finite = ok if self.finite is None else self.finite & ok
 
@@ -504,25 +508,25 @@ class _GraphStep:
         self.finite = None
         return ok
 
-    def _eager(self) -> Tensor:
+    def _eager(self, x: Tensor, y: Tensor) -> Tensor:
         self.run.opt.zero_grad(set_to_none=True)
         if not self.capture:
-            return self.run.update(self.x, self.y)
+            return self.run.update(x, y)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            loss = self.run.update(self.x, self.y)
+            loss = self.run.update(x, y)
         torch.cuda.current_stream().wait_stream(side)
         return loss
 
-    def _capture(self) -> torch.cuda.CUDAGraph | None:
+    def _capture(self, shape: tuple, x: Tensor, y: Tensor) -> None:
         graph = torch.cuda.CUDAGraph()
         self.run.opt.zero_grad(set_to_none=True)  # backward allocates the grads in the graph
         try:
             with torch.cuda.graph(graph):
-                self.loss = self.run.update(self.x, self.y)
+                loss = self.run.update(x, y)
         except RuntimeError as err:
             log.warning("CUDA graph capture failed (%s); the step runs eagerly", err)
             self.capture = False
-            return None
-        return graph
+            return
+        self.graphs[shape] = (graph, loss)
