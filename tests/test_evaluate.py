@@ -12,6 +12,7 @@ from dgl.train.heads import (
     stacked_features,
 )
 from dgl.train.models import ModelConfig, StackedLateFusion
+from dgl.train.stack import map_rows
 
 
 def test_linear_head_equals_normal_equations():
@@ -93,15 +94,15 @@ def test_stacked_features_equal_each_models_own_features():
 
 
 def test_chunked_predictions_equal_one_forward_pass():
-    """The regression evaluation predicts chunk by chunk from each model's dataset: the same
+    """Evaluation predicts chunk by chunk from each model's dataset (map_rows): the same
     numbers as one forward pass on every model's inputs at once."""
-    from dgl.studies.regression import _predictions
-
     torch.manual_seed(1)
     masks = torch.tensor([[1, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=torch.bool)
     model = StackedLateFusion(ModelConfig((3, 2, 4), 5, "relu", 1), masks, [3, 4, 5])
     x = np.random.default_rng(1).standard_normal((2, 23, 9)).astype(np.float32)
     group = [1, 0, 1]
     with torch.no_grad():
-        whole = model(torch.as_tensor(x[group]))[..., 0].double().numpy()
-    assert np.allclose(_predictions(model, x, group, chunk=5), whole, atol=1e-6)
+        whole = model(torch.as_tensor(x[group]))
+    assert torch.allclose(map_rows(model, x, group, chunk=5), whole, atol=1e-6)
+    rows = np.array([22, 3, 4, 10])
+    assert torch.allclose(map_rows(model, x, group, rows, chunk=3), whole[:, rows], atol=1e-6)

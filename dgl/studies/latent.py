@@ -37,7 +37,7 @@ from dgl.studies.stats import t_halfwidth_rows
 from dgl.train.heads import Moments, encoder_maps, model_features, select_ridge, stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.probes import probe_logits, probe_metrics, select_probe
-from dgl.train.stack import RestoredStack, TrainedStack
+from dgl.train.stack import RestoredStack, TrainedStack, dataset_positions, map_rows
 from synth.datasets import Datasets
 from synth.information import classification_information
 from synth.seeding import derive_seed
@@ -169,7 +169,7 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
     """inf_h r(h o g) of every model of a regression stack (None for a diverged model);
     ``method`` 'auto': exact for linear encoders, else fresh ('exact'/'fresh' force one)."""
     model, plan = restored.model, stack.plan
-    group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
+    group = dataset_positions(plan, datasets)
     test = plan.splits.test_rows()
     x_test = torch.as_tensor(datasets.x[:, test][group])  # test rows first: no copy of the rest
     y_test = datasets.y[:, test][group]
@@ -226,7 +226,7 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
     every law to share one class covariance). ``fresh``: the fresh rows, to share them
     between calls (default: drawn for this call)."""
     model, plan = restored.model, stack.plan
-    group = [datasets.index(s.overlap, s.seed) for s in plan.specs]
+    group = dataset_positions(plan, datasets)
     test = plan.splits.test_rows()
     x_sets = datasets.x[:, test]  # [G, n_test, D]: every dataset's test rows once
     y_test = torch.as_tensor(datasets.y[:, test][group], dtype=torch.long)
@@ -271,18 +271,13 @@ def _exact(method: str, possible: bool) -> bool:
     return method == "exact" or (method == "auto" and possible)
 
 
-@torch.no_grad()
 def _own_logits(restored: RestoredStack, x_sets: np.ndarray, group: list[int],
-                modality: int | None, chunk: int = 8192) -> torch.Tensor:
-    """The model's own head on g, on its dataset's rows ``x_sets[group[e]]`` (chunk by chunk:
-    no copy of every row per model): its late-fusion head on every modality it sees (its
-    predictions under joint training), or for one modality's encoder the shared head on
-    that modality's features alone (c + z_k V_k^T, a linear head on z_k)."""
-    out = []
-    for start in range(0, x_sets.shape[1], chunk):
-        x = torch.as_tensor(x_sets[group, start : start + chunk])
-        out.append(_model_head(restored.model, x, modality))
-    return torch.cat(out, dim=1)
+                modality: int | None) -> torch.Tensor:
+    """The model's own head on g, on its dataset's rows ``x_sets[group[e]]`` (:func:`map_rows`):
+    its late-fusion head on every modality it sees (its predictions under joint training), or
+    for one modality's encoder the shared head on that modality's features alone
+    (c + z_k V_k^T, a linear head on z_k)."""
+    return map_rows(lambda x: _model_head(restored.model, x, modality), x_sets, group)
 
 
 @torch.no_grad()

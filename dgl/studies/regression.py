@@ -23,7 +23,7 @@ import torch
 from dgl.studies.common import metrics_frame, training_columns
 from dgl.studies.latent import EtaConfig, regression_head_risks
 from dgl.train.heads import fit_linear_head, head_mse, model_features, ols_expected_mse
-from dgl.train.stack import TrainedStack, restore
+from dgl.train.stack import TrainedStack, dataset_positions, map_rows, restore
 from synth.datasets import Datasets
 from synth.law import LinearGaussianLaw
 from synth.subsets import format_subset, parse_subset
@@ -35,18 +35,6 @@ def _features(model, e: int, x_e: torch.Tensor, parts: tuple[slice, ...]) -> lis
     sub = copy.deepcopy(model)
     sub.keep_models_(torch.tensor([e]))
     return [model_features(sub, x_e[None, rows])[0] for rows in parts]
-
-
-@torch.no_grad()
-def _predictions(model, x: np.ndarray, group: list[int], chunk: int = 8192) -> np.ndarray:
-    """Every model's predictions [E, n] (float64) on its dataset ``x[group[e]]`` (``x``
-    [G, n, D]), chunk by chunk: the features of every model on every row at once held
-    2.9 GB in a theory evaluation (35 models x 100 000 rows x 3 modalities x 32)."""
-    out = []
-    for start in range(0, x.shape[1], chunk):
-        rows = torch.as_tensor(x[group, start : start + chunk], dtype=torch.float32)
-        out.append(model(rows)[..., 0])
-    return torch.cat(out, dim=1).double().numpy()
 
 
 #: Columns of the per-model metrics of a regression stack, in order.
@@ -71,9 +59,9 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
     splits = stack.plan.splits
     everything = np.arange(splits.n_total)
     used = np.r_[everything[splits.fit_rows()], everything[splits.test_rows()]]
-    group = [datasets.index(s.overlap, s.seed) for s in stack.plan.specs]
+    group = dataset_positions(stack.plan, datasets)
     x = datasets.x[:, used]  # fit and test rows only (no validation), every dataset once
-    pred = _predictions(model, x, group)
+    pred = map_rows(model, x, group)[..., 0].double().numpy()
     fit, test = slice(0, splits.n_fit), slice(splits.n_fit, len(used))  # positions in ``used``
     bayes_all = law.bayes_mse(tuple(range(law.n_modalities)))
     rows = []

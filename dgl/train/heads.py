@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from dgl.train.models import StackedLateFusion
+from dgl.train.stack import map_rows
 
 
 @torch.no_grad()
@@ -62,23 +63,22 @@ def stacked_features(model: StackedLateFusion, x: np.ndarray | Tensor,
     """Features [E, n, h |S|] (float32) of models whose subsets have one size |S|: model e's
     blocks z_k = g_k(x_k) for k in its subset, in modality order (as :func:`model_features`),
     stacked for the logistic probes (which compute in float32). Model e reads ``x[group[e]]``
-    (default: ``x[e]``), ``x`` [G, N, D], on ``rows`` (default: all N); the rows are gathered
-    chunk by chunk, so no copy of every row per model is made."""
+    (default: ``x[e]``), ``x`` [G, N, D], on ``rows`` (default: all N), chunk by chunk
+    (:func:`~dgl.train.stack.map_rows`)."""
     masks = model.masks.cpu()
     sizes = masks.sum(dim=1)
     if not bool((sizes == sizes[0]).all()):
         raise ValueError(f"stacked_features needs one subset size, got {sorted(set(sizes.tolist()))}")
-    rows = np.arange(x.shape[1]) if rows is None else np.asarray(rows)
-    h, n = model.config.width, len(rows)
-    group = np.arange(model.n_models) if group is None else np.asarray(group)
+    h = model.config.width
+    group = range(model.n_models) if group is None else group
     seen = [masks[e].nonzero().squeeze(1) for e in range(model.n_models)]
     columns = torch.stack([(k[:, None] * h + torch.arange(h)).flatten() for k in seen])
-    out = torch.empty(model.n_models, n, int(sizes[0]) * h)
-    for start in range(0, n, chunk):
-        x_chunk = x[np.ix_(group, rows[start : start + chunk])]
-        z = torch.cat(model.encode(torch.as_tensor(x_chunk, dtype=torch.float32)), dim=2)
-        out[:, start : start + chunk] = z.gather(2, columns[:, None, :].expand(-1, z.shape[1], -1))
-    return out
+
+    def blocks(x_chunk: Tensor) -> Tensor:
+        z = torch.cat(model.encode(x_chunk), dim=2)
+        return z.gather(2, columns[:, None, :].expand(-1, z.shape[1], -1))
+
+    return map_rows(blocks, x, group, rows, chunk)
 
 
 def fit_linear_head(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -13,7 +13,7 @@ trained stack is saved and loaded as plain tensors and numbers (:meth:`TrainedSt
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -152,6 +152,11 @@ def masks_from_subsets(subsets: Sequence[str], n_modalities: int) -> Tensor:
     return masks
 
 
+def dataset_positions(plan: StackPlan, datasets: Datasets) -> list[int]:
+    """Position in ``datasets`` of each model's dataset (its (overlap, seed))."""
+    return [datasets.index(s.overlap, s.seed) for s in plan.specs]
+
+
 def stack_data(plan: StackPlan, datasets: Datasets, device: torch.device) -> StackData:
     """The training and validation rows of every dataset on the device (never the test
     rows); model e reads the dataset of its (overlap, seed)."""
@@ -161,8 +166,7 @@ def stack_data(plan: StackPlan, datasets: Datasets, device: torch.device) -> Sta
         y_t = torch.as_tensor(y[..., None], dtype=torch.float32, device=device)
     else:
         y_t = torch.as_tensor(y, dtype=torch.long, device=device)
-    group = torch.tensor([datasets.index(s.overlap, s.seed) for s in plan.specs],
-                         dtype=torch.long)
+    group = torch.tensor(dataset_positions(plan, datasets), dtype=torch.long)
     return StackData(
         x=torch.as_tensor(x, dtype=torch.float32, device=device),
         y=y_t,
@@ -226,15 +230,27 @@ def restore(stack: TrainedStack) -> RestoredStack:
 
 
 @torch.no_grad()
-def stack_logits(restored: RestoredStack, stack: TrainedStack, datasets: Datasets,
-                 rows: slice | np.ndarray, chunk: int = 8192) -> tuple[list[int], Tensor]:
-    """Each model's dataset position and the method's logits [E, n, o] on ``rows`` of its
-    dataset, computed chunk by chunk from the datasets: no copy of every row per model (a
-    theory evaluation's per-model copy of its 20 000 test rows took 166 MB, at its peak)."""
-    group = [datasets.index(s.overlap, s.seed) for s in stack.plan.specs]
-    rows = np.arange(datasets.x.shape[1])[rows]
-    out = []
+def map_rows(fn: Callable[[Tensor], Tensor], x: np.ndarray, group: Sequence[int],
+             rows: slice | np.ndarray | None = None, chunk: int = 8192) -> Tensor:
+    """``fn`` on every model's inputs: model e reads ``x[group[e]]`` (``x`` [G, N, D]) on
+    ``rows`` (default: all N), taken chunk by chunk as [E, chunk, D] float32 tensors; the
+    results [E, chunk, ...] are written into one [E, n, ...] tensor. Evaluation reads its rows
+    this way, never from a copy of every row per model (a theory evaluation's forward pass of
+    35 models on 100 000 rows held 2.9 GB)."""
+    rows = np.arange(x.shape[1])[slice(None) if rows is None else rows]
+    group, out = np.asarray(group), None
     for start in range(0, len(rows), chunk):
-        x = datasets.x[np.ix_(group, rows[start : start + chunk])]
-        out.append(restored.logits(torch.as_tensor(x, dtype=torch.float32)))
-    return group, torch.cat(out, dim=1)
+        part = fn(torch.as_tensor(x[np.ix_(group, rows[start : start + chunk])],
+                                  dtype=torch.float32))
+        if out is None:
+            out = part.new_empty((part.shape[0], len(rows), *part.shape[2:]))
+        out[:, start : start + part.shape[1]] = part
+    return out
+
+
+def stack_logits(restored: RestoredStack, stack: TrainedStack, datasets: Datasets,
+                 rows: slice | np.ndarray) -> tuple[list[int], Tensor]:
+    """Each model's dataset position and the method's logits [E, n, o] on ``rows`` of its
+    dataset (:func:`map_rows`)."""
+    group = dataset_positions(stack.plan, datasets)
+    return group, map_rows(restored.logits, datasets.x, group, rows)
