@@ -54,7 +54,8 @@ def test_masked_modality_has_no_effect_and_no_gradient():
     x2[..., 3:] = torch.randn(1, 10, 2)
     assert torch.equal(model(x), model(x2))
     model(x).sum().backward()
-    assert torch.count_nonzero(model.enc_weight[1].grad) == 0
+    unused = model.enc_weight[1].grad  # not in the graph at all, or zeros
+    assert unused is None or torch.count_nonzero(unused) == 0
     assert torch.count_nonzero(model.enc_weight[0].grad) > 0
 
 

@@ -259,4 +259,22 @@ class StackedLateFusion(nn.Module):
                               self.head_bias if bias is None else bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.logits(self.contributions(self.encode(x)))
+        """h(fuse(z)) = c + sum_k u_k (:meth:`contributions`), with u_k computed only for the
+        models that see modality k and added to their rows alone: the same numbers as
+        ``logits(contributions(encode(x)))``, without the zero features of the models that
+        lack k nor their products with the head."""
+        h, concat = self.config.width, self.config.fusion == "concat"
+        out = self.head_bias.expand(-1, x.shape[1], -1)
+        for k, x_k in enumerate(self.split(x)):
+            users = getattr(self, f"users_{k}")
+            if not users.numel():
+                continue
+            weight = self.head_weight[:, :, k * h : (k + 1) * h] if concat else self.head_weight
+            if users.numel() == self.n_models:
+                z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
+                out = out + stacked_linear(z, weight)
+            else:
+                z = self._encoder(k, x_k[users], self.enc_bias[k][users],
+                                  self.enc_weight[k][users])
+                out = out.index_add(0, users, stacked_linear(z, weight[users]))
+        return out
