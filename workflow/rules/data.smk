@@ -4,6 +4,10 @@
 
 rule data:
     localrule: True  # seconds of work: never worth a cluster job
+    # Scheduled before anything else: each takes seconds and unlocks a training cell. Left at
+    # the default priority, a dataset was drawn 17 minutes into an 18:41 run, and its cell's
+    # training and evaluation then ran alone at the end (the tail; see the README).
+    priority: 20
     output:
         f"{WORK}/{{study}}/data/{{name}}.npz",
     params:

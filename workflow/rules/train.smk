@@ -45,6 +45,7 @@ rule evaluate:
         job=lambda w: CELLS[w.study][w.cell],
         fingerprint=lambda w: repr(CELLS[w.study][w.cell]),
     threads: config["train_threads"]
+    priority: 1  # a cell's evaluation before another cell's training: it finishes the chain
     resources:
         mem_mb=lambda w: EVALUATE_MEM_MB[w.study],
     conda:
