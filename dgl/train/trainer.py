@@ -242,6 +242,7 @@ class _StackRun:
         self.modules = {"model": model, **({"extra": self.extra} if self.extra is not None else {})}
         self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         self.best = self.snapshot()
+        self.val_cache: list[tuple[Tensor, Tensor, Tensor]] | None = None
         self.best_val, _ = self.validate()
         self.initial_val = self.best_val.clone()  # the reference of a finite blow-up
         n, dev = self.n_models, self.device
@@ -274,13 +275,27 @@ class _StackRun:
         total = torch.zeros(len(self.active), device=self.device)
         correct = torch.zeros(len(self.active), device=self.device)
         n_val = self.data.val_idx.shape[1]
-        for start in range(0, n_val, 4096):
-            x, y = self.data.rows(self.data.val_idx[:, start : start + 4096])
+        for x, target, y in self.val_chunks():
             logits = self.method.logits(self.model, self.extra, x)
-            total += self.task_loss(logits, self.target(y)) * x.shape[1]
+            total += self.task_loss(logits, target) * x.shape[1]
             if self.task == "classification":
                 correct += (logits.argmax(-1) == y).sum(dim=1)
         return total / n_val, (correct / n_val if self.task == "classification" else None)
+
+    def val_chunks(self, chunk: int = 4096):
+        """The validation rows (x, target, y), chunk by chunk. A single chunk is kept until
+        the stack shrinks: with few rows a model validates after every step or two, and the
+        gather would cost as much as the forward pass."""
+        if self.val_cache is not None:
+            return self.val_cache
+        n_val = self.data.val_idx.shape[1]
+        chunks = []
+        for start in range(0, n_val, chunk):
+            x, y = self.data.rows(self.data.val_idx[:, start : start + chunk])
+            chunks.append((x, self.target(y), y))
+        if n_val <= chunk:
+            self.val_cache = chunks
+        return chunks
 
     def snapshot(self) -> dict[str, dict[str, Tensor]]:
         return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
@@ -310,6 +325,7 @@ class _StackRun:
         self.data = self.data.select(keep)
         self.gens = [self.gens[i] for i in keep.tolist()]
         self.active = self.active[keep]
+        self.val_cache = None
 
     def train_epoch(self, epoch: int) -> bool:
         """One pass over every active model's training rows in its own order; False when
@@ -399,6 +415,8 @@ class _StackRun:
 
     def checkpoint(self, improved: Tensor, val: Tensor, epoch: int) -> None:
         """Keep the parameters, loss and epoch of the active models that improved."""
+        if not bool(improved.any()):
+            return
         idx = self.active[improved]
         for name, m in self.modules.items():
             for key, value in m.state_dict().items():
