@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from synth.subsets import Subset
 
@@ -261,4 +260,11 @@ class SubsetPosterior:
                 white_means**2).sum(axis=1)
             loglik[:, members] = -0.5 * (sq + log_det)
         logits = loglik + self.log_prior
-        return logits - logsumexp(logits, axis=1, keepdims=True)
+        return logits - _logsumexp_rows(logits)
+
+
+def _logsumexp_rows(a: np.ndarray) -> np.ndarray:
+    """log sum_j exp(a_ij) per row [n, 1], shifted by the row maximum (finite rows; the same
+    value as scipy.special.logsumexp, at a fraction of its cost on [n, C] blocks)."""
+    top = a.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(a - top).sum(axis=1, keepdims=True))
