@@ -24,7 +24,6 @@ import numpy as np
 
 from synth.subsets import Subset
 
-
 #: Eigenvalues of a covariance below this share of its largest are exact zeros: rounding noise
 #: of a singular covariance (e.g. identical modalities at rho = 1).
 RTOL = 1e-10
@@ -187,7 +186,7 @@ class ClassConditionalGaussianLaw(_ModalityLayout):
         """log p(c | x_S) for rows ``x_s [n, |x_S|]`` (the subset's columns), shape [n, C]."""
         return self.posterior(subset)(x_s)
 
-    def posterior(self, subset: Subset) -> "SubsetPosterior":
+    def posterior(self, subset: Subset) -> SubsetPosterior:
         """The exact posterior of a subset, factorised once for repeated use."""
         cols = self.columns(subset)
         covs = self.covariances()[:, cols][:, :, cols]
