@@ -220,3 +220,37 @@ def test_registry_of_methods():
         make_method("dgl", alpha=-1)
     with pytest.raises(ValueError):
         make_method("joint", alpha=1)
+
+
+def test_per_model_options_equal_each_model_with_its_own_scalar():
+    """A per-model option (one value per model, as train_plans passes a sweep trained as one
+    stack) gives every model what the scalar option gives it alone: dgl's gradients, dgl_pid's
+    betas (also after the stack drops a model) and OGM-GE's coefficients."""
+    model, x, y = setup(n_models=2)
+    task = ce_per_model
+    params = list(model.parameters())
+    both = grads(make_method("dgl", alpha=[0.5, 4.0]).loss(model, None, x, y, task), params)
+    for e, alpha in enumerate((0.5, 4.0)):
+        own = grads(make_method("dgl", alpha=alpha).loss(model, None, x, y, task), params)
+        for a, b in zip(both, own):
+            torch.testing.assert_close(a[e], b[e], rtol=0, atol=0)
+    uni = torch.tensor([[0.5, 0.2, 0.9], [1.5, 0.2, 0.3]])
+    masks = torch.ones(3, 2, dtype=torch.bool)
+    pid = make_method("dgl_pid", beta0=[0.25, 1.0, 2.0], ema=0.0)
+    beta = pid.betas(uni, masks)
+    for e, b0 in enumerate((0.25, 1.0, 2.0)):
+        alone = make_method("dgl_pid", beta0=b0, ema=0.0).betas(uni, masks)
+        torch.testing.assert_close(beta[:, e], alone[:, e], rtol=0, atol=0)
+    pid.keep_models(torch.tensor([2]))
+    torch.testing.assert_close(pid.betas(uni[:, 2:], masks[2:])[:, 0],
+                               make_method("dgl_pid", beta0=2.0, ema=0.0)
+                               .betas(uni[:, 2:], masks[2:])[:, 0])
+    from dgl.train.methods import ogm_coefficients
+    scores = torch.tensor([[0.5, 2.0, 1.0], [0.75, 2.0, 3.0]])
+    alphas = torch.tensor([0.1, 0.5, 1.0])
+    coeff = ogm_coefficients(scores, torch.ones(2, 3, dtype=torch.bool), alphas)
+    for e, alpha in enumerate(alphas.tolist()):
+        alone = ogm_coefficients(scores, torch.ones(2, 3, dtype=torch.bool), alpha)
+        torch.testing.assert_close(coeff[:, e], alone[:, e])
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        make_method("dgl", alpha=[1.0, -1.0])

@@ -1,6 +1,7 @@
 """A stack's plan, its training and its record: seeds from the plan, the one training function,
 the save/load round trip through plain tensors (weights_only), and the rebuilt stack."""
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -10,7 +11,8 @@ import torch
 from dgl.pipeline.io import (IntermediateError, load_datasets, load_stacks, record, save_datasets,
                             save_stacks)
 from dgl.train.models import ModelConfig
-from dgl.train.stack import CellSpec, StackPlan, restore, train_plan
+from dgl.train.stack import (CellSpec, StackPlan, _merge_key, _merged_options, restore,
+                             train_plan, train_plans)
 from dgl.train.trainer import TrainConfig
 from synth import make_law
 from synth.datasets import Datasets, Splits, draw_datasets
@@ -112,3 +114,46 @@ def test_dataset_rows_are_a_view_when_consecutive():
         part = data.rows(rows)
         assert np.shares_memory(part.x, x) is view
         assert np.array_equal(part.x, x[:, rows]) and np.array_equal(part.y, data.y[:, rows])
+
+
+def sweep(method: str, name: str, values: list[float], **options) -> list[StackPlan]:
+    """The points of a sweep of ``name`` (plans that train as one stack), with a budget under
+    which models stop early at different steps."""
+    budget = TrainConfig(lr=0.05, batch_size=50, max_steps=60, patience_steps=6,
+                         optimizer="sgd", grad_probe_every=4)
+    return [dataclasses.replace(plan(method, **{name: v}, **options), train=budget,
+                                tag=f"{method}_{name}{v}", variant=method) for v in values]
+
+
+def test_sweep_points_trained_together_equal_each_trained_alone():
+    """train_plans trains the points of a dgl sweep as one stack: each point's record (its
+    parameters, steps, epochs, checkpoints, flags and gradient trace) is the one its plan
+    alone gives, up to float rounding (as a stack against its models one at a time)."""
+    data, _ = classification_data()
+    plans = sweep("dgl", "alpha", [0.5, 4.0])
+    together = train_plans(plans, data)
+    alone = [train_plan(p, data) for p in plans]
+    assert [s.plan for s in together] == plans
+    steps = {s.steps_run for s in alone}
+    assert len(steps) == 2, f"the points should stop at different steps, got {steps}"
+    for a, b in zip(alone, together):
+        for name in ("init_seeds", "order_seeds", "diverged", "converged", "best_epoch",
+                     "best_step", "epochs_run", "steps_run", "grad_steps"):
+            assert getattr(a, name) == getattr(b, name), name
+        for key, value in a.state.items():
+            torch.testing.assert_close(b.state[key], value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(b.grad_multi, a.grad_multi, rtol=1e-4, atol=1e-5,
+                                   equal_nan=True)
+
+
+def test_only_plans_that_differ_in_per_model_options_train_together():
+    """Points of one method whose other options differ, or of other methods, are not merged:
+    a merged stack would give one of them the other's options."""
+    dgl = sweep("dgl", "alpha", [0.5, 4.0])
+    window = sweep("ogm_ge", "ends", [1, 5], alpha=0.5)  # 'ends' is not per model
+    keys = {_merge_key(p) for p in dgl}
+    assert len(keys) == 1 and _merge_key(window[0]) != _merge_key(window[1])
+    assert _merge_key(dataclasses.replace(dgl[0], method="joint", options={})) not in keys
+    merged = _merged_options(sweep("ogm_ge", "alpha", [0.1, 0.5]))
+    assert merged["alpha"] == [0.1] * 4 + [0.5] * 4
+    assert isinstance(merged["seed"], int)  # the first point's noise seed

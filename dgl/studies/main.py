@@ -50,7 +50,7 @@ from dgl.studies.latent import EtaConfig, FreshRows, HeadRisk, classification_he
 from dgl.studies.stats import t_interval
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import StackedLateFusion
-from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
+from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plans
 from dgl.train.trainer import TrainConfig
 from synth.datasets import Datasets, Splits
 from synth.generators import LawSpec
@@ -209,14 +209,13 @@ class MainCell(Cell):
         return sum(counts.values()) + counts[joint.tag]
 
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
+        """Every variant point's stack; the points of one method's sweep train as one stack
+        (:func:`~dgl.train.stack.train_plans`)."""
         data = datasets.rows(self.rows()[0])
-        stacks = []
-        for i, point in enumerate(self.study.variants, 1):
-            stacks.append(train_plan(self.plan(point), data, device))
-            log.info("[%d/%d] %s at fraction %g: %d models, %d steps, %.1fs", i,
-                     len(self.study.variants), point.tag, self.fraction,
-                     len(stacks[-1].plan.specs), stacks[-1].steps_run,
-                     stacks[-1].train_seconds)
+        stacks = train_plans([self.plan(point) for point in self.study.variants], data, device)
+        for stack in stacks:
+            log.info("%s at fraction %g: %d models, %d steps, %.1fs (its share)", stack.plan.tag,
+                     self.fraction, len(stack.plan.specs), stack.steps_run, stack.train_seconds)
         return stacks
 
     def evaluate(self, datasets: Datasets, stacks: list[TrainedStack]) -> pl.DataFrame:

@@ -45,6 +45,7 @@ f_k = h(fuse(0, ..., z_k, ..., 0)) (concatenation: W_k z_k + b); L(.) the task l
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -65,6 +66,9 @@ class Method:
     #: Whether the update can be captured once and replayed as a CUDA graph: tensor
     #: operations only, its state updated in place (no host-side branching or random draws).
     graph_safe = True
+    #: Options that may take one value per model (a sequence, in stack order), so that stacks
+    #: of this method that differ only in them can train as one (dgl.train.stack.train_plans).
+    per_model_options: tuple[str, ...] = ()
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -98,6 +102,29 @@ class Method:
 
 
 METHODS: Registry[type[Method]] = Registry("method")
+
+
+def per_model(value: float | Sequence[float]) -> float | Tensor:
+    """An option of :attr:`Method.per_model_options`: a number stays a float (the arithmetic
+    of a stack with one value is unchanged); a sequence becomes a float32 tensor [E]."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return torch.tensor([float(v) for v in value], dtype=torch.float32)
+
+
+def on_device(value: float | Tensor, like: Tensor) -> float | Tensor:
+    """A per-model option where ``like`` lives (a float as it is)."""
+    return value if isinstance(value, float) else value.to(like.device)
+
+
+def keep_option(value: float | Tensor, keep: Tensor) -> float | Tensor:
+    """A per-model option after the stack kept the models ``keep``."""
+    return value if isinstance(value, float) else value.to(keep.device).index_select(0, keep)
+
+
+def at_least(value: float | Tensor, low: float) -> bool:
+    """Whether an option (every model's value) is >= ``low``."""
+    return bool((torch.as_tensor(value) >= low).all())
 
 
 def make_method(name: str, **options: Any) -> Method:
@@ -144,10 +171,22 @@ class Unimodal(Method):
 class DGL(Method):
     name = "dgl"
 
-    def __init__(self, alpha: float = 4.0) -> None:
-        if alpha < 0:
+    per_model_options = ("alpha",)
+
+    def __init__(self, alpha: float | Sequence[float] = 4.0) -> None:
+        self.alpha = per_model(alpha)
+        if not at_least(self.alpha, 0.0):
             raise ValueError(f"dgl: alpha must be >= 0, got {alpha}")
-        self.alpha = float(alpha)
+
+    def keep_models(self, keep: Tensor) -> None:
+        self.alpha = keep_option(self.alpha, keep)
+
+    def weighted_unimodal(self, uni: Tensor) -> Tensor:
+        """alpha sum_k,e L_uni [K, E] (alpha_e per model when it has one per model)."""
+        if isinstance(self.alpha, float):
+            return self.alpha * uni.sum()
+        self.alpha = on_device(self.alpha, uni)
+        return (uni * self.alpha).sum()
 
     def unimodal_losses(self, model: StackedLateFusion, feats: list[Tensor], y: Tensor,
                         task_loss: LossFn) -> Tensor:
@@ -166,14 +205,17 @@ class DGL(Method):
     def loss(self, model, extra, x, y, task_loss):
         feats = model.encode(x)
         uni = self.unimodal_losses(model, feats, y, task_loss)
-        return self.multimodal_loss(model, feats, y, task_loss).sum() + self.alpha * uni.sum()
+        return self.multimodal_loss(model, feats, y, task_loss).sum() + self.weighted_unimodal(uni)
 
 
 @METHODS.register("dgl_pid")
 class DGLPID(DGL):
     name = "dgl_pid"
 
-    def __init__(self, alpha: float = 4.0, beta0: float = 0.5, beta_schedule: str = "adaptive",
+    per_model_options = ("alpha", "beta0")
+
+    def __init__(self, alpha: float | Sequence[float] = 4.0,
+                 beta0: float | Sequence[float] = 0.5, beta_schedule: str = "adaptive",
                  beta_clip: tuple[float, float] = (0.5, 2.0), ema: float = 0.9,
                  unique_estimator: str = "conditional_ce") -> None:
         super().__init__(alpha)
@@ -184,9 +226,11 @@ class DGLPID(DGL):
                              f"got {unique_estimator!r}")
         if not (isinstance(beta_clip, (list, tuple)) and len(beta_clip) == 2):
             raise ValueError(f"dgl_pid: beta_clip must be two numbers [lo, hi], got {beta_clip!r}")
-        if beta0 < 0 or not 0 <= ema < 1 or beta_clip[0] > beta_clip[1]:
+        self.beta0 = per_model(beta0)
+        if not at_least(self.beta0, 0.0) or not 0 <= ema < 1 \
+                or beta_clip[0] > beta_clip[1]:
             raise ValueError("dgl_pid: need beta0 >= 0, 0 <= ema < 1, beta_clip lo <= hi")
-        self.beta0, self.schedule, self.clip = float(beta0), beta_schedule, tuple(beta_clip)
+        self.schedule, self.clip = beta_schedule, tuple(beta_clip)
         self.ema, self.estimator = float(ema), unique_estimator
         self.loss_ema: Tensor | None = None  # [K, E]
         self.last_beta: Tensor | None = None
@@ -195,13 +239,16 @@ class DGLPID(DGL):
         return AuxHeads(model, seed_offset=7919) if self.estimator != "none" else None
 
     def keep_models(self, keep: Tensor) -> None:
+        super().keep_models(keep)
+        self.beta0 = keep_option(self.beta0, keep)
         if self.loss_ema is not None:
             self.loss_ema = self.loss_ema.index_select(1, keep)
 
     def betas(self, uni: Tensor, masks: Tensor) -> Tensor:
         """beta [K, E] from the unimodal losses of this step (updates the moving average)."""
+        self.beta0 = on_device(self.beta0, uni)
         if self.schedule == "fixed":
-            return torch.full_like(uni, self.beta0)
+            return torch.zeros_like(uni) + self.beta0
         cur = uni.detach()
         if self.loss_ema is None:
             self.loss_ema = cur.clone()
@@ -228,7 +275,7 @@ class DGLPID(DGL):
     def loss(self, model, extra, x, y, task_loss):
         feats = model.encode(x)
         uni = self.unimodal_losses(model, feats, y, task_loss)
-        total = self.multimodal_loss(model, feats, y, task_loss).sum() + self.alpha * uni.sum()
+        total = self.multimodal_loss(model, feats, y, task_loss).sum() + self.weighted_unimodal(uni)
         if self.estimator == "none":
             return total
         beta = self.betas(uni, model.masks)
@@ -242,12 +289,15 @@ class OGMGE(Method):
     noise_stream = "ogm_noise"
     graph_safe = False  # its modulation window is a host-side branch; its noise a host generator
 
-    def __init__(self, alpha: float = 0.5, noise: bool = True, starts: int = 0, ends: int = 50,
-                 seed: int = 0) -> None:
-        if not alpha >= 0 or not 0 <= starts <= ends:
+    per_model_options = ("alpha",)
+
+    def __init__(self, alpha: float | Sequence[float] = 0.5, noise: bool = True,
+                 starts: int = 0, ends: int = 50, seed: int = 0) -> None:
+        self.alpha = per_model(alpha)
+        if not at_least(self.alpha, 0.0) or not 0 <= starts <= ends:
             raise ValueError(f"ogm_ge: need alpha >= 0 and 0 <= starts <= ends, got alpha "
                              f"{alpha}, starts {starts}, ends {ends}")
-        self.alpha, self.noise = float(alpha), bool(noise)
+        self.noise = bool(noise)
         self.starts, self.ends = int(starts), int(ends)
         self.gen: torch.Generator | None = None
         self.seed = int(seed)
@@ -269,7 +319,11 @@ class OGMGE(Method):
 
     def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
         """kappa [K, E] of :func:`ogm_coefficients` on this batch's scores."""
+        self.alpha = on_device(self.alpha, x)
         return ogm_coefficients(self.scores(model, x, y), model.masks.T, self.alpha)
+
+    def keep_models(self, keep: Tensor) -> None:
+        self.alpha = keep_option(self.alpha, keep)
 
     def after_backward(self, model, extra, x, y):
         if not self.starts <= self.epoch <= self.ends:
@@ -289,9 +343,10 @@ class OGMGE(Method):
             p.grad.copy_(g * model.masks[:, k].to(g.dtype).view(shape))
 
 
-def ogm_coefficients(scores: Tensor, masks: Tensor, alpha: float) -> Tensor:
+def ogm_coefficients(scores: Tensor, masks: Tensor, alpha: float | Tensor) -> Tensor:
     """OGM-GE's kappa [K, E] from the scores s [K, E] of the modalities each model sees
-    (``masks`` [K, E]): the dominant modality d = argmax_k s_k (the first on a tie) gets
+    (``masks`` [K, E]; ``alpha`` one number or one per model [E]): the dominant modality
+    d = argmax_k s_k (the first on a tie) gets
     1 - tanh(alpha relu(s_d / max_{j != d} s_j)), every other modality 1 (a model on one
     modality: all 1). For K = 2 this is the official ratio s_d / s_other."""
     s = scores.masked_fill(~masks, float("-inf"))

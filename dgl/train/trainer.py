@@ -147,9 +147,11 @@ class TrainResult:
     best_step: Tensor
     best_val_loss: Tensor
     epochs_run: int
-    steps_run: int
+    steps_run: int  # = max of stop_step: the stack ran until its last model stopped
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    stop_step: Tensor | None = None  # [E] the step each model left the stack at
+    stop_epoch: Tensor | None = None  # [E] and its epoch
     grad_steps: list[int] = field(default_factory=list)
     grad_multi: Tensor | None = None  # [n_probes, K, E]
     grad_uni: Tensor | None = None  # [n_probes, K, E]
@@ -249,6 +251,8 @@ class _StackRun:
         self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
         self.best_step = torch.zeros(n, dtype=torch.long, device=dev)
         self.diverged = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.stop_step = torch.zeros(n, dtype=torch.long, device=dev)
+        self.stop_epoch = torch.zeros(n, dtype=torch.long, device=dev)
         self.history: list[dict[str, float]] = []
         self.grad_steps: list[int] = []
         self.grad_multi: list[Tensor] = []
@@ -385,6 +389,7 @@ class _StackRun:
         log.warning("epoch %d step %d: %d model(s) diverged (non-finite loss and parameters); "
                     "they leave the stack", epoch, self.step, int((~ok).sum()))
         self.diverged[self.active[~ok]] = True
+        self.stopped(self.active[~ok], epoch)
         keep = ok.nonzero().squeeze(1)
         self.shrink(keep)
         return keep
@@ -406,12 +411,18 @@ class _StackRun:
         if self.step >= self.cfg.max_steps:  # the budget is spent
             done[:] = True
         self.record(epoch, val, val_acc, blown, done)
+        self.stopped(self.active[done[self.active]], epoch)
         if bool(done.all()):
             return True
         keep = (~done[self.active]).nonzero().squeeze(1)
         if len(keep) < len(self.active):
             self.shrink(keep)
         return False
+
+    def stopped(self, models: Tensor, epoch: int) -> None:
+        """Models (indices) that leave the stack now: the step and epoch they stopped at."""
+        self.stop_step[models] = self.step
+        self.stop_epoch[models] = epoch
 
     def checkpoint(self, improved: Tensor, val: Tensor, epoch: int) -> None:
         """Keep the parameters, loss and epoch of the active models that improved."""
@@ -469,6 +480,8 @@ class _StackRun:
             best_val_loss=self.best_val.cpu(),
             epochs_run=epochs_run,
             steps_run=self.step,
+            stop_step=self.stop_step.cpu(),
+            stop_epoch=self.stop_epoch.cpu(),
             seconds=time.perf_counter() - self.t0,
             history=self.history,
             grad_steps=self.grad_steps,
