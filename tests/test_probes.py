@@ -164,3 +164,32 @@ def test_two_class_newton_probes_agree_with_a_per_model_scipy_fit():
         rows = np.arange(n)
         assert float(np.mean(-np.log(ours[m][rows, y[m]]))) == pytest.approx(
             float(np.mean(-np.log(p_ref[rows, y[m]]))), abs=1e-6)
+
+
+def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
+    """The compact form (Byrd, Nocedal and Schnabel 1994) is the same matrix H as the
+    two-loop recursion: on pairs from a convex quadratic (s.y > 0) the directions agree to
+    1e-10, with 1 to 20 pairs; a row with a pair of no curvature takes the two-loop path,
+    which skips that pair."""
+    from dgl.train.probes import _lbfgs_direction, _two_loop
+    gen = torch.Generator().manual_seed(5)
+    a, size = 4, 12
+    q, _ = torch.linalg.qr(torch.randn(a, size, size, generator=gen, dtype=torch.float64))
+    hess = q @ torch.diag_embed(torch.logspace(-2, 2, size).double().expand(a, -1)) \
+        @ q.transpose(1, 2)
+    for m in (1, 3, 20):
+        s = torch.randn(a, m, size, generator=gen, dtype=torch.float64)
+        y = torch.einsum("aij,amj->ami", hess, s)
+        g = torch.randn(a, size, generator=gen, dtype=torch.float64)
+        pairs = [(s[:, i], y[:, i], 1 / (s[:, i] * y[:, i]).sum(1)) for i in range(m)]
+        expected = _two_loop(g, pairs)
+        got = _lbfgs_direction(g, s, y)
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    s[1, 0] = 0.0  # row 1's oldest pair has no curvature: skipped
+    y[1, 0] = 0.0
+    pairs = [(s[:, i], y[:, i], torch.where((s[:, i] * y[:, i]).sum(1) > 0,
+                                            1 / (s[:, i] * y[:, i]).sum(1), 0.0))
+             for i in range(s.shape[1])]
+    torch.testing.assert_close(_lbfgs_direction(g, s, y), _two_loop(g, pairs),
+                               rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(_lbfgs_direction(g, s[:, :0], y[:, :0]), _two_loop(g, []))

@@ -101,29 +101,70 @@ def batched_lbfgs(objective, theta: Tensor, tol: float, max_iter: int, history: 
     named. Per model e: the L-BFGS direction d_e = -H_e g_e from its own last ``history``
     pairs (s, y) (:func:`_lbfgs_direction`), the step t_e the first of 1, 1/2, 1/4, ... with
     f_e(theta_e + t d_e) <= f_e + c1 t g_e.d_e (Armijo), and it stops once
-    max |g_e| <= tol (or when no step of 30 halvings decreases it). Returns theta [E, P]."""
+    max |g_e| <= tol (or when no step of 30 halvings decreases it). Returns theta [E, P].
+    The pairs are kept stacked, [E, m, P] oldest first (a model that has stopped keeps
+    zero pairs, which it never reads again)."""
     value, grad = objective(theta)
-    pairs: list[tuple[Tensor, Tensor, Tensor]] = []
-    stuck = torch.zeros(theta.shape[0], dtype=torch.bool)
+    e, size = theta.shape
+    s_hist = theta.new_zeros(e, 0, size)
+    y_hist = theta.new_zeros(e, 0, size)
+    stuck = torch.zeros(e, dtype=torch.bool)
     for _ in range(max_iter):
         active = ((grad.abs().amax(dim=1) > tol) & ~stuck).nonzero().squeeze(1)
         if not len(active):
             break
         objective.select(active)
-        direction = _lbfgs_direction(grad[active], [(s[active], y[active], r[active])
-                                                    for s, y, r in pairs])
+        direction = _lbfgs_direction(grad[active], s_hist[active], y_hist[active])
         new = _armijo_step(objective, theta[active], value[active], grad[active], direction, c1)
         s, y = torch.zeros_like(theta), torch.zeros_like(theta)
         s[active], y[active] = new[0] - theta[active], new[2] - grad[active]
         stuck[active] = (s[active] == 0).all(dim=1)
-        curv = (s * y).sum(dim=1)  # > 0 for a strictly convex f; else the pair is not used
-        pairs = [*pairs, (s, y, torch.where(curv > 1e-12, 1 / curv.clamp_min(1e-300), 0.0))]
-        pairs = pairs[-history:]
+        kept = slice(max(0, s_hist.shape[1] - history + 1), None)  # the newest history - 1
+        s_hist = torch.cat([s_hist[:, kept], s[:, None]], dim=1)
+        y_hist = torch.cat([y_hist[:, kept], y[:, None]], dim=1)
         theta[active], value[active], grad[active] = new
     return theta
 
 
-def _lbfgs_direction(grad: Tensor, pairs: list[tuple[Tensor, Tensor, Tensor]]) -> Tensor:
+def _lbfgs_direction(grad: Tensor, s_hist: Tensor, y_hist: Tensor) -> Tensor:
+    """-H g ([a, P]) for the L-BFGS matrix H of each row's pairs (s_i, y_i) (``s_hist``,
+    ``y_hist`` [a, m, P], oldest first), with H_0 = gamma I, gamma = s.y / y.y of the newest
+    pair, or min(1, 1 / |g|_1) before any (as torch's L-BFGS scales its first step).
+
+    In the compact form of Byrd, Nocedal and Schnabel (1994, Thm 2.2): with S, Y the pairs
+    as rows, R = triu(S Y^T) and D = diag(S Y^T),
+    H g = gamma g + S^T p - gamma Y^T r, r = R^-1 S g, p = R^-T ((D + gamma Y Y^T) r - gamma Y g):
+    a handful of batched products and two triangular solves, where the two-loop recursion
+    (:func:`_two_loop`, the same H) takes four small operations per pair. A row with a pair
+    of curvature s.y <= 1e-12 (R singular) goes through the two-loop recursion, which skips
+    that pair."""
+    if s_hist.shape[1] == 0:
+        return -grad * (1 / grad.abs().sum(dim=1).clamp_min(1e-12)).clamp_max(1.0)[:, None]
+    sy = torch.bmm(s_hist, y_hist.transpose(1, 2))  # [a, m, m]
+    curv = sy.diagonal(dim1=1, dim2=2)  # [a, m]: s_i.y_i
+    usable = (curv > 1e-12).all(dim=1)
+    out = torch.empty_like(grad)
+    if not bool(usable.all()):
+        rows = (~usable).nonzero().squeeze(1)
+        rho = torch.where(curv[rows] > 1e-12, 1 / curv[rows].clamp_min(1e-300), 0.0)
+        out[rows] = _two_loop(grad[rows], [(s_hist[rows, i], y_hist[rows, i], rho[:, i])
+                                           for i in range(s_hist.shape[1])])
+    rows = usable.nonzero().squeeze(1)
+    s, y, g = s_hist[rows], y_hist[rows], grad[rows]
+    yy = torch.bmm(y, y.transpose(1, 2))
+    diag = curv[rows]
+    gamma = (diag[:, -1] / yy[:, -1, -1].clamp_min(1e-300))[:, None, None]
+    upper = sy[rows].triu()
+    r = torch.linalg.solve_triangular(upper, torch.bmm(s, g[:, :, None]), upper=True)
+    rhs = diag[:, :, None] * r + gamma * torch.bmm(yy, r) - gamma * torch.bmm(y, g[:, :, None])
+    p = torch.linalg.solve_triangular(upper.transpose(1, 2), rhs, upper=False)
+    hg = gamma[:, :, 0] * g + torch.bmm(s.transpose(1, 2), p)[:, :, 0] \
+        - gamma[:, :, 0] * torch.bmm(y.transpose(1, 2), r)[:, :, 0]
+    out[rows] = -hg
+    return out
+
+
+def _two_loop(grad: Tensor, pairs: list[tuple[Tensor, Tensor, Tensor]]) -> Tensor:
     """-H g by the two-loop recursion, row by row ([a, P]), on the pairs (s, y, 1 / s.y)
     (oldest first; a pair with 1 / s.y = 0 is skipped); H_0 = (s.y / y.y) I of the newest
     pair, or min(1, 1 / |g|_1) I before any (as torch's L-BFGS scales its first step)."""
