@@ -106,3 +106,30 @@ def test_laziness_findings_count_gaps_and_excluded_gaps():
     assert "excluded (interval below 3 points) in 2" in laziness_findings(ok, {"control": 2})[0]
     wide = _laziness_rows("control", [(0.01, 0.003, 0.02), (0.01, -0.02, 0.04)])
     assert "excluded (interval below 3 points) in 1" in laziness_findings(wide, {"control": 2})[0]
+
+
+def test_random_encoders_measured_once_are_shown_at_every_fraction():
+    """Only the largest fraction's cell measures the random encoders (they do not depend on
+    the fraction); the tables pair them with every fraction's unimodal models, seed by seed."""
+    import polars as pl
+
+    from dgl.studies.main import chosen_models
+
+    study = MainStudy.from_config(SMALL)
+    holds = [c.holds_random() for c in study.cells()]
+    assert sum(holds) == len(study.regimes) and all(
+        c.fraction == max(study.fractions) for c in study.cells() if c.holds_random())
+    rows = []
+    for fraction, n in ((0.1, 20), (1.0, 200)):
+        for seed in (0, 1):
+            rows.append({"regime": "lazy", "fraction": fraction, "n_train": n, "seed": seed,
+                         "variant": "unimodal", "method": "unimodal", "subset": "2",
+                         "chosen": True, "head_acc": 0.5})
+    for seed in (0, 1):
+        rows.append({"regime": "lazy", "fraction": 1.0, "n_train": 200, "seed": seed,
+                     "variant": "random", "method": "joint", "subset": "1+2", "chosen": True,
+                     "head_acc": 0.3 + seed / 10})
+    chosen = chosen_models(pl.DataFrame(rows))
+    random = chosen.filter(pl.col("row") == "random").sort("fraction", "seed")
+    assert random.select("fraction", "n_train", "seed", "head_acc").rows() == [
+        (0.1, 20, 0, 0.3), (0.1, 20, 1, 0.4), (1.0, 200, 0, 0.3), (1.0, 200, 1, 0.4)]

@@ -14,7 +14,8 @@ seed's models start from the same parameters and see their rows in the same orde
 the method, subset or fraction (paired comparisons). Evaluation chooses each variant's swept
 options per (overlap) on the mean validation accuracy over seeds (never the test rows; ties:
 the first point in sweep order) and measures, for the chosen models and for a *random*
-encoder (the shared initial parameters, untrained), the best linear head on each modality's
+encoder (the shared initial parameters, untrained; the same at every fraction, so measured in
+the largest fraction's cell only and shown at every fraction), the best linear head on each modality's
 frozen encoder and on the fused latent (:mod:`dgl.studies.latent`: fitted on fresh rows of
 the law, the model's own head a candidate): per-modality and fused latent quality
 eta = inf_h r(h o g) - r*(all modalities) (Huang et al. 2021), in nats.
@@ -201,12 +202,17 @@ class MainCell(Cell):
 
     def expected_rows(self) -> int:
         """Rows of this cell's metrics: every model's parts (its fused latent and each
-        modality's encoder, one part for a single-modality model), and the random encoders
-        (the joint stack's models, every part)."""
+        modality's encoder, one part for a single-modality model), and in the largest
+        fraction's cell the random encoders (the joint stack's models, every part)."""
         counts = {point.tag: sum(len(model_parts(mask)) for mask in self.plan(point).masks())
                   for point in self.study.variants}
         joint = next(p for p in self.study.variants if p.method == "joint")  # as evaluate
-        return sum(counts.values()) + counts[joint.tag]
+        return sum(counts.values()) + (counts[joint.tag] if self.holds_random() else 0)
+
+    def holds_random(self) -> bool:
+        """Whether this cell measures the random encoders: the largest fraction's. They do
+        not depend on the fraction: the same initial parameters, fresh rows and test rows."""
+        return self.fraction == max(self.study.fractions)
 
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         """Every variant point's stack; the points of one method's sweep train as one stack
@@ -233,10 +239,10 @@ class MainCell(Cell):
                     if (stack.plan.tag, s.overlap) in chosen}
             frames.append(part_metrics(stack, data, fresh, fused[stack.plan.tag], keep))
             log.info("evaluated %s (%d chosen models probed)", stack.plan.tag, len(keep))
-        joint = next(s for s in stacks if s.plan.method == "joint")
-        random = random_stack(joint)
-        frames.append(part_metrics(random, data, fresh, fused_metrics(random, data),
-                                   set(range(len(joint.plan.specs)))))
+        if self.holds_random():
+            random = random_stack(next(s for s in stacks if s.plan.method == "joint"))
+            frames.append(part_metrics(random, data, fresh, fused_metrics(random, data),
+                                       set(range(len(random.plan.specs)))))
         return pl.concat(frames, how="diagonal_relaxed").with_columns(
             pl.lit(self.regime).alias("regime"), pl.lit(self.fraction).alias("fraction"),
             pl.lit(self.rows()[1].n_train).alias("n_train"))
@@ -376,8 +382,13 @@ KEYS = ["regime", "overlap", "fraction", "n_train"]
 
 
 def chosen_models(metrics: pl.DataFrame) -> pl.DataFrame:
-    """The chosen models' rows (and the random encoders'), with ``row``: the variant, or
-    ``unimodal_m<k>`` for a unimodal model on modality k."""
+    """The chosen models' rows and the random encoders' (measured once per regime, repeated
+    at every fraction of it), with ``row``: the variant, or ``unimodal_m<k>`` for a unimodal
+    model on modality k."""
+    is_random = pl.col("variant") == "random"
+    fractions = metrics.filter(~is_random).select("regime", "fraction", "n_train").unique()
+    random = metrics.filter(is_random).drop("fraction", "n_train").join(fractions, on="regime")
+    metrics = pl.concat([metrics.filter(~is_random), random.select(metrics.columns)])
     return metrics.filter(pl.col("chosen")).with_columns(
         pl.when(pl.col("method") == "unimodal")
         .then(pl.concat_str([pl.lit("unimodal_m"), pl.col("subset")]))
