@@ -217,7 +217,8 @@ class StackedLateFusion(nn.Module):
                 z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
             else:
                 z_used = self._encoder(
-                    k, x_k[users], self.enc_bias[k][users], self.enc_weight[k][users]
+                    k, x_k[users], self.enc_bias[k].index_select(0, users),
+                    self.enc_weight[k].index_select(0, users)
                 )
                 z = z_used.new_zeros((n_models,) + z_used.shape[1:]).index_copy(0, users, z_used)
             feats.append(z)
@@ -274,7 +275,7 @@ class StackedLateFusion(nn.Module):
                 z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
                 out = out + stacked_linear(z, weight)
             else:
-                z = self._encoder(k, x_k[users], self.enc_bias[k][users],
-                                  self.enc_weight[k][users])
-                out = out.index_add(0, users, stacked_linear(z, weight[users]))
+                z = self._encoder(k, x_k[users], self.enc_bias[k].index_select(0, users),
+                                  self.enc_weight[k].index_select(0, users))
+                out = out.index_add(0, users, stacked_linear(z, weight.index_select(0, users)))
         return out
