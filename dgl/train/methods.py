@@ -303,24 +303,37 @@ class OGMGE(Method):
         self.seed = int(seed)
         self.epoch = 0  # counted from 0, as the official code counts it
         self.last_coeff: Tensor | None = None
+        self.batch_contributions: list[Tensor] | None = None
 
     def start_epoch(self, epoch: int) -> None:
         self.epoch = epoch - 1
 
+    def loss(self, model, extra, x, y, task_loss):
+        """The joint loss, keeping u_k = W_k z_k of this batch for :meth:`scores` (the scores
+        are taken before the optimiser step, on the same parameters: one forward pass)."""
+        u = model.contributions(model.encode(x))
+        self.batch_contributions = [c.detach() for c in u]
+        return task_loss(model.logits(u), y).sum()
+
     @torch.no_grad()
-    def scores(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
-        """s [K, E]: sum over the batch of softmax(W_k z_k + b / K)[y] per modality."""
-        feats = model.encode(x)
+    def scores(self, model: StackedLateFusion, x: Tensor, y: Tensor,
+               contributions: list[Tensor] | None = None) -> Tensor:
+        """s [K, E]: sum over the batch of softmax(W_k z_k + b / K)[y] per modality
+        (``contributions``: the u_k = W_k z_k of x, when the caller has them)."""
+        u_all = contributions if contributions is not None else \
+            model.contributions(model.encode(x))
         out = []
-        for u in model.contributions(feats):  # softmax(.)[y] = exp(-cross-entropy)
-            ce = ce_rows(u + model.head_bias / len(feats), y)
+        for u in u_all:  # softmax(.)[y] = exp(-cross-entropy)
+            ce = ce_rows(u + model.head_bias / len(u_all), y)
             out.append(torch.exp(-ce).sum(dim=1))
         return torch.stack(out)
 
-    def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor) -> Tensor:
+    def coefficients(self, model: StackedLateFusion, x: Tensor, y: Tensor,
+                     contributions: list[Tensor] | None = None) -> Tensor:
         """kappa [K, E] of :func:`ogm_coefficients` on this batch's scores."""
         self.alpha = on_device(self.alpha, x)
-        return ogm_coefficients(self.scores(model, x, y), model.masks.T, self.alpha)
+        return ogm_coefficients(self.scores(model, x, y, contributions), model.masks.T,
+                                self.alpha)
 
     def keep_models(self, keep: Tensor) -> None:
         self.alpha = keep_option(self.alpha, keep)
@@ -328,7 +341,7 @@ class OGMGE(Method):
     def after_backward(self, model, extra, x, y):
         if not self.starts <= self.epoch <= self.ends:
             return  # outside the window: no modulation, so no scores (an extra forward pass)
-        coeff = self.coefficients(model, x, y)
+        coeff = self.coefficients(model, x, y, self.batch_contributions)
         self.last_coeff = coeff
         if self.gen is None:
             self.gen = torch.Generator(device=x.device).manual_seed(self.seed)
