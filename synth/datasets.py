@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -121,3 +122,22 @@ def draw_datasets(law, overlap: float, seeds: Sequence[int], n_rows: int, strati
         xs.append(x.astype(np.float32))
         ys.append(y)
     return Datasets(np.stack(xs), np.stack(ys), tuple((overlap, s) for s in seeds))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One data file of a study: ``n_rows`` rows per seed of ``law`` (a
+    :class:`~synth.generators.LawSpec`) at ``overlap``; the first ``stratify`` rows in
+    stratified class order (0: as drawn). Here, with the data, so that drawing a data file
+    imports no training code."""
+
+    name: str
+    law: Any
+    overlap: float
+    seeds: tuple[int, ...]
+    n_rows: int
+    stratify: int = 0
+
+    def draw(self) -> Datasets:
+        return draw_datasets(self.law.build(overlap=self.overlap), self.overlap, self.seeds,
+                             self.n_rows, self.stratify)

@@ -25,13 +25,15 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import torch
 
-from dgl.train.stack import TrainedStack
 from synth.datasets import Datasets
+
+if TYPE_CHECKING:  # torch and the training layer load only where stacks are read or written:
+    from dgl.train.stack import TrainedStack  # a data or ground-truth job needs neither
 
 #: Columns that hold names, never numbers (a subset "1" must stay the string "1").
 TEXT_COLUMNS = ("subset", "group_a", "group_b", "snr", "setting", "encoder", "pid", "method",
@@ -114,12 +116,18 @@ def load_datasets(paths: Sequence[str | os.PathLike]) -> Datasets:
 
 def save_stacks(path: str | os.PathLike, stacks: Sequence[TrainedStack]) -> None:
     """Trained stacks as plain containers (see :meth:`TrainedStack.to_state`)."""
+    import torch
+
     atomic_write(path, lambda p: torch.save([s.to_state() for s in stacks], p))
     record(path, len(stacks))
 
 
 def load_stacks(path: str | os.PathLike) -> list[TrainedStack]:
     """The stacks of a file written by :func:`save_stacks`, loaded with weights_only=True."""
+    import torch
+
+    from dgl.train.stack import TrainedStack
+
     verify(path)
     return [TrainedStack.from_state(s) for s in torch.load(path, weights_only=True)]
 

@@ -17,30 +17,12 @@ import polars as pl
 
 from dgl.train.models import ModelConfig
 from dgl.train.trainer import TrainConfig, never_improved, reached_cap
-from synth.datasets import Datasets, Splits, draw_datasets
-from synth.generators import LawSpec
+from synth.datasets import Splits
 
 
 def overlap_name(rho: float) -> str:
     """The overlap as file names write it: 0.8 -> 'rho0.8', 1.0 -> 'rho1'."""
     return f"rho{float(rho):g}"
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One data file of a study: ``n_rows`` rows per seed of ``law`` at ``overlap``; the
-    first ``stratify`` rows in stratified class order (0: as drawn)."""
-
-    name: str
-    law: LawSpec
-    overlap: float
-    seeds: tuple[int, ...]
-    n_rows: int
-    stratify: int = 0
-
-    def draw(self) -> Datasets:
-        return draw_datasets(self.law.build(overlap=self.overlap), self.overlap, self.seeds,
-                             self.n_rows, self.stratify)
 
 
 @dataclass(frozen=True)

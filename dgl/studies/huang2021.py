@@ -14,14 +14,21 @@ from typing import Any
 import polars as pl
 
 from dgl.report.markdown import pm
-from dgl.studies.common import (Cell, DatasetSpec, mean_std, model_config, model_counts,
-                                overlap_name, splits_from_config, train_from_config,
-                                with_status)
+from dgl.studies.common import (
+    Cell,
+    mean_std,
+    model_config,
+    model_counts,
+    overlap_name,
+    splits_from_config,
+    train_from_config,
+    with_status,
+)
 from dgl.studies.latent import EtaConfig
 from dgl.studies.regression import regression_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, train_plan
 from dgl.train.trainer import TrainConfig
-from synth.datasets import Datasets, Splits
+from synth.datasets import Datasets, DatasetSpec, Splits
 from synth.generators import LawSpec
 
 

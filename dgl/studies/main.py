@@ -38,7 +38,6 @@ import torch
 from dgl.report.markdown import number, pm, signed
 from dgl.studies.common import (
     Cell,
-    DatasetSpec,
     fraction_rows,
     metrics_frame,
     model_config,
@@ -53,7 +52,7 @@ from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import StackedLateFusion
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plans
 from dgl.train.trainer import TrainConfig
-from synth.datasets import Datasets, Splits
+from synth.datasets import Datasets, DatasetSpec, Splits
 from synth.generators import LawSpec
 from synth.ground_truth import TruthJob, truth_point
 

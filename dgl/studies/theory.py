@@ -37,7 +37,6 @@ import torch
 from dgl.report.markdown import frame_markdown
 from dgl.studies.common import (
     Cell,
-    DatasetSpec,
     diverged_count,
     fraction_rows,
     metrics_frame,
@@ -59,7 +58,7 @@ from dgl.train.models import ModelConfig
 from dgl.train.probes import fit_probe, probe_metrics
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
 from dgl.train.trainer import TrainConfig
-from synth.datasets import Datasets, Splits
+from synth.datasets import Datasets, DatasetSpec, Splits
 from synth.generators import LawSpec
 from synth.ground_truth import TruthJob, truth_point
 from synth.law import LinearGaussianLaw
