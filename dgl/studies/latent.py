@@ -35,7 +35,7 @@ import torch
 
 from dgl.studies.stats import t_halfwidth_rows
 from dgl.train.heads import Moments, encoder_maps, model_features, select_ridge, stacked_features
-from dgl.train.losses import accuracy_per_model, ce_per_model
+from dgl.train.losses import accuracy_per_model, ce_per_model, ce_rows
 from dgl.train.probes import probe_logits, probe_metrics, select_probe
 from dgl.train.stack import RestoredStack, TrainedStack, dataset_positions, map_rows
 from synth.datasets import Datasets
@@ -231,7 +231,7 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
     x_sets = datasets.x[:, test]  # [G, n_test, D]: every dataset's test rows once
     y_test = torch.as_tensor(datasets.y[:, test][group], dtype=torch.long)
     own_test = _own_logits(restored, x_sets, group, modality)
-    model_loss = _ce_rows(own_test, y_test)
+    model_loss = ce_rows(own_test, y_test).double().numpy()
     ok = [e for e in range(len(plan.specs)) if not stack.diverged[e]
           and (modality is None or bool(model.masks[e, modality]))
           and (only is None or e in only)]
@@ -255,7 +255,7 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
         for j, e in enumerate(members):
             own = cfg.own_head and bool(own_val[j] < probe_val[j])
             chosen = own_test[e] if own else logits[j]
-            head_loss = _ce_rows(chosen[None], y_test[e][None])[0]
+            head_loss = ce_rows(chosen[None], y_test[e][None])[0].double().numpy()
             acc = float(accuracy_per_model(chosen[None], y_test[e][None])[0])
             out[e] = _head_risk(float(head_loss.mean()), "own" if own else "fresh",
                                 float(lams[j]), model_loss[e], head_loss, acc)
@@ -285,12 +285,6 @@ def _model_head(model, x: torch.Tensor, modality: int | None) -> torch.Tensor:
     if modality is None:
         return model(x)
     return model.logits([model.contributions(model.encode(x))[modality]])
-
-
-def _ce_rows(logits: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """Cross-entropy of every row: [E, n, C], [E, n] -> [E, n] (float64)."""
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(),
-                                             reduction="none").view(y.shape).double().numpy()
 
 
 def _exact_ce(model, e: int, law, cfg: EtaConfig, modality: int | None,

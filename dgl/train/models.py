@@ -210,19 +210,23 @@ class StackedLateFusion(nn.Module):
         models get exact zeros (no arithmetic is spent on modalities a model does not see).
         """
         feats = []
-        n_models = self.n_models
         for k, x_k in enumerate(self.split(x)):
-            users = getattr(self, f"users_{k}")
-            if users.numel() == n_models:
-                z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
-            else:
-                z_used = self._encoder(
-                    k, x_k[users], self.enc_bias[k].index_select(0, users),
-                    self.enc_weight[k].index_select(0, users)
-                )
-                z = z_used.new_zeros((n_models,) + z_used.shape[1:]).index_copy(0, users, z_used)
+            z, users = self._users_features(k, x_k)
+            if users is not None:
+                z = z.new_zeros((self.n_models,) + z.shape[1:]).index_copy(0, users, z)
             feats.append(z)
         return feats
+
+    def _users_features(self, k: int, x_k: Tensor) -> tuple[Tensor, Tensor | None]:
+        """z_k = g_k(x_k) of the models that see modality k: ([E, B, h], None) when every
+        model does, else ([U, B, h], users). Their encoders are taken with index_select:
+        advanced indexing's backward (index_put_ with accumulation) cost more than the rest
+        of a training step."""
+        users = getattr(self, f"users_{k}")
+        if users.numel() == self.n_models:
+            return self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k]), None
+        return self._encoder(k, x_k[users], self.enc_bias[k].index_select(0, users),
+                             self.enc_weight[k].index_select(0, users)), users
 
     def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
         return ENCODERS.get(self.config.encoder)(torch.baddbmm(bias, x_k, weight))
@@ -267,15 +271,12 @@ class StackedLateFusion(nn.Module):
         h, concat = self.config.width, self.config.fusion == "concat"
         out = self.head_bias.expand(-1, x.shape[1], -1)
         for k, x_k in enumerate(self.split(x)):
-            users = getattr(self, f"users_{k}")
-            if not users.numel():
+            if not getattr(self, f"users_{k}").numel():
                 continue
             weight = self.head_weight[:, :, k * h : (k + 1) * h] if concat else self.head_weight
-            if users.numel() == self.n_models:
-                z = self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k])
+            z, users = self._users_features(k, x_k)
+            if users is None:
                 out = out + stacked_linear(z, weight)
             else:
-                z = self._encoder(k, x_k[users], self.enc_bias[k].index_select(0, users),
-                                  self.enc_weight[k].index_select(0, users))
                 out = out.index_add(0, users, stacked_linear(z, weight.index_select(0, users)))
         return out

@@ -141,7 +141,7 @@ def _lbfgs_direction(grad: Tensor, s_hist: Tensor, y_hist: Tensor) -> Tensor:
     of curvature s.y <= 1e-12 (R singular) goes through the two-loop recursion, which skips
     that pair."""
     if s_hist.shape[1] == 0:
-        return -grad * (1 / grad.abs().sum(dim=1).clamp_min(1e-12)).clamp_max(1.0)[:, None]
+        return _two_loop(grad, [])  # the first step: -min(1, 1 / |g|_1) g
     sy = torch.bmm(s_hist, y_hist.transpose(1, 2))  # [a, m, m]
     curv = sy.diagonal(dim1=1, dim2=2)  # [a, m]: s_i.y_i
     usable = (curv > 1e-12).all(dim=1)

@@ -242,10 +242,10 @@ def train_together(plans: Sequence[StackPlan], datasets: Datasets, device: str =
                    ) -> list[TrainedStack]:
     """Plans of one :func:`_merge_key` trained as one stack, then split into one record per
     plan. Every model keeps its own seeds and options (a per-model option of the method takes
-    each plan's value for its models), so its training is the one its plan alone would give
-    (the tests check it bit for bit), with two exceptions drawn once for the whole stack: the
-    auxiliary heads' initial parameters (dgl_pid, ume) and OGM-GE's gradient noise (the
-    noise seed of the first plan). Each record's steps_run and epochs_run are those of its
+    each plan's value for its models), so its training is the one its plan alone would give,
+    up to float rounding (as a stack against its models one at a time; tested for dgl), with
+    two exceptions drawn once for the whole stack: dgl_pid's auxiliary heads' initial
+    parameters and OGM-GE's gradient noise (the noise seed of the first plan). Each record's steps_run and epochs_run are those of its
     own last model; its history is the joint stack's, and its train_seconds the joint
     stack's seconds times its share of the models."""
     merged = dataclasses.replace(plans[0], specs=tuple(s for p in plans for s in p.specs),
