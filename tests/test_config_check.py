@@ -12,7 +12,8 @@ import yaml
 from dgl.pipeline.config import REGISTRIES, ConfigError, check_config, load_schema
 from dgl.train.methods import METHODS
 from dgl.train.models import ENCODERS, FUSIONS, ModelConfig
-from dgl.train.trainer import DEVICES, OPTIMIZERS, TrainConfig
+from dgl.train.optimizers import OPTIMIZERS
+from dgl.train.trainer import DEVICES, TrainConfig
 from synth.generators import GENERATORS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,8 @@ from dgl.studies.main import MainStudy, expand_variants
 from dgl.studies.theory import Theory
 from dgl.train.methods import METHODS, make_method
 from dgl.train.models import ENCODERS, FUSIONS
-from dgl.train.trainer import DEVICES, OPTIMIZERS
+from dgl.train.optimizers import OPTIMIZERS
+from dgl.train.trainer import DEVICES
 from synth.generators import GENERATORS, LawSpec
 from synth.law import ClassConditionalGaussianLaw, LinearGaussianLaw
 from synth.subsets import parse_subset

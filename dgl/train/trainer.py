@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -54,7 +53,7 @@ from torch import Tensor
 from dgl.train.losses import TASKS
 from dgl.train.methods import Method, make_method
 from dgl.train.models import StackedLateFusion, replace_parameters_
-from synth.registry import Registry
+from dgl.train.optimizers import OPTIMIZERS
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +95,6 @@ def reached_cap(best_step, steps_run, max_steps: int, patience_steps: int):
     on numbers, tensors, arrays and polars expressions alike (the tables recompute the flag
     from the per-model best_step and steps_run with this same function)."""
     return (steps_run >= max_steps) & ((max_steps - best_step) < patience_steps)
-
-
-#: Optimiser factories by name: (parameters, budget) -> torch optimiser.
-OPTIMIZERS: Registry[Callable[[list, TrainConfig], torch.optim.Optimizer]] = Registry("optimizer")
-OPTIMIZERS.register("adam")(  # capturable on a GPU: its step count stays on the device
-    lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                         fused=True, capturable=params[0].is_cuda))
-OPTIMIZERS.register("sgd")(
-    lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                        weight_decay=cfg.weight_decay, fused=True))
 
 
 @dataclass
@@ -313,18 +302,11 @@ class _StackRun:
     def shrink(self, keep: Tensor) -> None:
         """Shrink the stack to positions ``keep``: parameters, optimiser state (Adam moments,
         momentum: per model), method state, data and generators."""
-        old = self.parameters()
         self.model.keep_models_(keep)
         if self.extra is not None:
             replace_parameters_(self.extra, {n: p.detach().index_select(0, keep)
                                              for n, p in self.extra.named_parameters()})
-        new_opt = OPTIMIZERS.get(self.cfg.optimizer)(self.parameters(), self.cfg)
-        for p_old, p_new in zip(old, self.parameters()):
-            new_opt.state[p_new] = {
-                key: (value.index_select(0, keep) if torch.is_tensor(value) and value.dim()
-                      else value)
-                for key, value in self.opt.state.get(p_old, {}).items()}
-        self.opt = new_opt
+        self.opt = self.opt.keep(keep, self.parameters())
         self.method.keep_models(keep)
         self.data = self.data.select(keep)
         self.gens = [self.gens[i] for i in keep.tolist()]
@@ -361,7 +343,7 @@ class _StackRun:
         if self.graph is not None:  # no host sync: finiteness is checked after the epoch
             self.graph.step(x, y)
             return True
-        self.opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad()
         return bool(torch.isfinite(self.update(x, y)))
 
     def update(self, x: Tensor, y: Tensor) -> Tensor:
@@ -540,7 +522,7 @@ class _GraphStep:
         return ok
 
     def _eager(self, x: Tensor, y: Tensor) -> Tensor:
-        self.run.opt.zero_grad(set_to_none=True)
+        self.run.opt.zero_grad()
         if not self.capture:
             return self.run.update(x, y)
         side = torch.cuda.Stream()
@@ -552,7 +534,7 @@ class _GraphStep:
 
     def _capture(self, shape: tuple, x: Tensor, y: Tensor) -> None:
         graph = torch.cuda.CUDAGraph()
-        self.run.opt.zero_grad(set_to_none=True)  # backward allocates the grads in the graph
+        self.run.opt.zero_grad()  # backward allocates the grads in the graph
         try:
             with torch.cuda.graph(graph):
                 loss = self.run.update(x, y)
