@@ -48,7 +48,8 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
             continue
         weight, bias = model64.enc_weight[k][users], model64.enc_bias[k][users]
         for start in range(0, n, chunk):
-            z = model64._encoder(k, x_k[k][users, start : start + chunk].double(), bias, weight)
+            rows = x_k[k][:, start : start + chunk].index_select(0, users)
+            z = model64._encoder(k, rows.double(), bias, weight)
             z = z.numpy()
             for j, e in enumerate(users.tolist()):
                 col = int(column[e, k])

@@ -221,11 +221,13 @@ class StackedLateFusion(nn.Module):
         """z_k = g_k(x_k) of the models that see modality k: ([E, B, h], None) when every
         model does, else ([U, B, h], users). Their encoders are taken with index_select:
         advanced indexing's backward (index_put_ with accumulation) cost more than the rest
-        of a training step."""
+        of a training step. Their inputs too: ``x_k[users]`` took 3x as long (131 against
+        43 us at 35 x 512 x 12)."""
         users = getattr(self, f"users_{k}")
         if users.numel() == self.n_models:
             return self._encoder(k, x_k, self.enc_bias[k], self.enc_weight[k]), None
-        return self._encoder(k, x_k[users], self.enc_bias[k].index_select(0, users),
+        x_users = x_k.index_select(0, users)
+        return self._encoder(k, x_users, self.enc_bias[k].index_select(0, users),
                              self.enc_weight[k].index_select(0, users)), users
 
     def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
