@@ -233,6 +233,7 @@ class _StackRun:
         self.modules = {"model": model, **({"extra": self.extra} if self.extra is not None else {})}
         self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         self.best = self.snapshot()
+        self.live: list[tuple[str, str, Tensor]] | None = None  # see live_state
         self.val_cache: list[tuple[Tensor, Tensor, Tensor]] | None = None
         self.best_val, _ = self.validate()
         self.initial_val = self.best_val.clone()  # the reference of a finite blow-up
@@ -290,6 +291,16 @@ class _StackRun:
             self.val_cache = chunks
         return chunks
 
+    def live_state(self) -> list[tuple[str, str, Tensor]]:
+        """(module, key, tensor) of every checkpointed tensor of the active models (the
+        modules' state dicts without the masks), kept until the stack shrinks, which replaces
+        the parameters: with few rows a stack checkpoints after every step or two, and
+        ``state_dict`` cost more than the copies."""
+        if self.live is None:
+            self.live = [(name, key, value) for name, m in self.modules.items()
+                         for key, value in m.state_dict().items() if key != "masks"]
+        return self.live
+
     def snapshot(self) -> dict[str, dict[str, Tensor]]:
         return {name: {k: v.detach().clone() for k, v in m.state_dict().items()}
                 for name, m in self.modules.items()}
@@ -311,7 +322,7 @@ class _StackRun:
         self.data = self.data.select(keep)
         self.gens = [self.gens[i] for i in keep.tolist()]
         self.active = self.active[keep]
-        self.val_cache = None
+        self.val_cache = self.live = None
 
     def train_epoch(self, epoch: int) -> bool:
         """One pass over every active model's training rows in its own order; False when
@@ -410,11 +421,10 @@ class _StackRun:
         """Keep the parameters, loss and epoch of the active models that improved."""
         if not bool(improved.any()):
             return
-        idx = self.active[improved]
-        for name, m in self.modules.items():
-            for key, value in m.state_dict().items():
-                if key != "masks":
-                    self.best[name][key].index_copy_(0, idx, value.detach()[improved])
+        positions = improved.nonzero().squeeze(1)
+        idx = self.active[positions]
+        for name, key, value in self.live_state():
+            self.best[name][key].index_copy_(0, idx, value.detach().index_select(0, positions))
         self.best_val[idx] = val[improved]
         self.best_epoch[idx] = epoch
         self.best_step[idx] = self.step
