@@ -43,32 +43,17 @@ class StackOptimizer(Protocol):
     def keep(self, keep: Tensor, params: Sequence[Tensor]) -> StackOptimizer: ...
 
 
-def _with_grads(params: list[Tensor]) -> list[int]:
-    """Positions of the parameters that have a gradient."""
-    return [i for i, p in enumerate(params) if p.grad is not None]
+class _FusedOptimizer:
+    """The part both optimisers share: the parameters (one device and dtype), dropping the
+    gradients, and a step that updates the parameters that have a gradient (:meth:`_update`)."""
 
-
-def _check_params(params: list[Tensor]) -> list[Tensor]:
-    if not params:
-        raise ValueError("the optimiser got an empty parameter list")
-    kinds = {(p.device, p.dtype) for p in params}
-    if len(kinds) > 1:
-        raise ValueError(f"every parameter of a stack needs one device and dtype, got {kinds}")
-    return params
-
-
-class FusedAdam:
-    """Adam over a stack's parameters (module docstring). The step counts live on the
-    parameters' device, as torch's fused Adam keeps them, so the step can be captured in a
-    CUDA graph."""
-
-    def __init__(self, params: Sequence[Tensor], lr: float, weight_decay: float = 0.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        self.params = _check_params(list(params))
-        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+    def __init__(self, params: Sequence[Tensor]) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("the optimiser got an empty parameter list")
+        kinds = {(p.device, p.dtype) for p in self.params}
+        if len(kinds) > 1:
+            raise ValueError(f"every parameter of a stack needs one device and dtype, got {kinds}")
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -76,9 +61,28 @@ class FusedAdam:
 
     @torch.no_grad()
     def step(self) -> None:
-        idx = _with_grads(self.params)
-        if not idx:
-            return
+        idx = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if idx:
+            self._update(idx)
+
+    def _update(self, idx: list[int]) -> None:
+        raise NotImplementedError
+
+
+class FusedAdam(_FusedOptimizer):
+    """Adam over a stack's parameters (module docstring). The step counts live on the
+    parameters' device, as torch's fused Adam keeps them, so the step can be captured in a
+    CUDA graph."""
+
+    def __init__(self, params: Sequence[Tensor], lr: float, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params)
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params]
+
+    def _update(self, idx: list[int]) -> None:
         steps = [self.steps[i] for i in idx]
         torch._foreach_add_(steps, 1)
         torch._fused_adam_(
@@ -98,25 +102,17 @@ class FusedAdam:
         return new
 
 
-class FusedSGD:
+class FusedSGD(_FusedOptimizer):
     """SGD with momentum over a stack's parameters (module docstring); no dampening, no
     Nesterov step, as torch.optim.SGD's defaults."""
 
     def __init__(self, params: Sequence[Tensor], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        self.params = _check_params(list(params))
+        super().__init__(params)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.buffers: list[Tensor | None] = [None] * len(self.params)
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        idx = _with_grads(self.params)
-        if not idx:
-            return
+    def _update(self, idx: list[int]) -> None:
         buffers = [self.buffers[i] for i in idx]
         first = self.momentum != 0 and all(b is None for b in buffers)
         if first:
