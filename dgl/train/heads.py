@@ -46,10 +46,8 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
         users = masks[:, k].nonzero().squeeze(1)
         if not len(users):
             continue
-        weight, bias = model64.enc_weight[k][users], model64.enc_bias[k][users]
-        for start in range(0, n, chunk):
-            rows = x_k[k][:, start : start + chunk].index_select(0, users)
-            z = model64._encoder(k, rows.double(), bias, weight)
+        for start in range(0, n, chunk):  # the users' features, in the order of ``users``
+            z = model64._users_features(k, x_k[k][:, start : start + chunk].double())[0]
             z = z.numpy()
             for j, e in enumerate(users.tolist()):
                 col = int(column[e, k])

@@ -245,8 +245,8 @@ def train_together(plans: Sequence[StackPlan], datasets: Datasets, device: str =
     each plan's value for its models), so its training is the one its plan alone would give,
     up to float rounding (as a stack against its models one at a time; tested for dgl), with
     two exceptions drawn once for the whole stack: dgl_pid's auxiliary heads' initial
-    parameters and OGM-GE's gradient noise (the noise seed of the first plan). Each record's steps_run and epochs_run are those of its
-    own last model; its history is the joint stack's, and its train_seconds the joint
+    parameters and OGM-GE's gradient noise (the noise seed of the first plan). Each record's
+    steps_run and epochs_run are those of its own last model; its history is the joint stack's, and its train_seconds the joint
     stack's seconds times its share of the models."""
     merged = dataclasses.replace(plans[0], specs=tuple(s for p in plans for s in p.specs),
                                  options=_merged_options(plans))
