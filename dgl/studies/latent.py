@@ -110,20 +110,17 @@ def fresh_chunks(laws: Mapping[float, Any], keys: Sequence[tuple[float, int]], n
                np.stack([y for _, y in parts]))
 
 
-def _fresh_split(laws, keys, group: list[int], cfg: EtaConfig
+def _fresh_split(laws, keys, needed: list[int], cfg: EtaConfig
                  ) -> Iterator[tuple[str, torch.Tensor, np.ndarray]]:
-    """The fresh rows of every model (dataset ``group[e]`` of ``keys``), chunk by chunk,
-    labelled 'fit' (the first ``fit_rows``) or 'val' (the ``val_rows`` after them). Only the
-    datasets the group reads are drawn (each from its own stream: the same rows whichever
-    models are grouped together)."""
-    needed = sorted(set(group))
-    where = [needed.index(g) for g in group]
+    """The fresh rows of the datasets ``needed`` (positions in ``keys``, in that order: x
+    [len(needed), c, D], y [len(needed), c]), chunk by chunk, labelled 'fit' (the first
+    ``fit_rows``) or 'val' (the ``val_rows`` after them). Each dataset is drawn from its own
+    stream: the same rows whichever datasets are drawn together."""
     done = 0
     for x, y in fresh_chunks(laws, [keys[g] for g in needed], cfg.fit_rows + cfg.val_rows,
                              cfg.chunk):
         cut = min(x.shape[1], max(0, cfg.fit_rows - done))
         done += x.shape[1]
-        x, y = x[where], y[where]
         if cut:
             yield "fit", torch.as_tensor(x[:, :cut]), y[:, :cut]
         if cut < x.shape[1]:
@@ -152,8 +149,8 @@ class FreshRows:
         return self._rows[g]
 
     def parts(self, group: Sequence[int]) -> Iterator[tuple[str, torch.Tensor, np.ndarray]]:
-        """As :func:`_fresh_split`: the rows of dataset ``group[e]`` for every model e, chunk by
-        chunk, labelled 'fit' or 'val'."""
+        """The rows of dataset ``group[e]`` for every model e, chunk by chunk, labelled 'fit'
+        (the first ``fit_rows``) or 'val' (the ``val_rows`` after them)."""
         cut, n, step = self.cfg.fit_rows, self.cfg.fit_rows + self.cfg.val_rows, self.cfg.chunk
         data = [self.rows(g) for g in group]
         for part, lo, hi in (("fit", 0, cut), ("val", cut, n)):
@@ -183,25 +180,39 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
             risk = laws[plan.specs[e].overlap].image(subset, weight).bayes_mse((0,))
             out[e] = _head_risk(risk, "exact", 0.0, model_loss[e], risk)
         return out
-    for members in _groups(model, ok, None):
-        sub = _submodel(model, members)
+    groups = _groups(model, ok, None)
+    subs = [_submodel(model, members) for members in groups]
+    moments = _fresh_moments(subs, [[group[e] for e in m] for m in groups], laws,
+                             datasets.keys, cfg)
+    for members, sub, acc in zip(groups, subs, moments):
         feats_test = model_features(sub, x_test[members])
-        moments: dict[str, list[Moments]] = {"fit": [], "val": []}
-        for part, x, y in _fresh_split(laws, datasets.keys, [group[e] for e in members], cfg):
-            for j, z in enumerate(model_features(sub, x)):
-                if len(moments[part]) <= j:
-                    moments[part].append(Moments(z.shape[1]))
-                moments[part][j].add(z, y[j])
         for j, e in enumerate(members):
-            coef, lam = select_ridge(moments["fit"][j], moments["val"][j], cfg.ridge)
+            fit, val = acc["fit"][j], acc["val"][j]
+            coef, lam = select_ridge(fit, val, cfg.ridge)
             own = own_head_coef(model, e)
-            better = moments["val"][j].mse(own) < moments["val"][j].mse(coef)
-            chosen = "own" if cfg.own_head and better else "fresh"
+            chosen = "own" if cfg.own_head and val.mse(own) < val.mse(coef) else "fresh"
             design = np.hstack([feats_test[j], np.ones((feats_test[j].shape[0], 1))])
             head_loss = (model_loss[e] if chosen == "own"  # the model itself: gap 0 exactly
                          else (design @ coef - y_test[e]) ** 2)
             out[e] = _head_risk(float(head_loss.mean()), chosen, lam, model_loss[e], head_loss)
     return out
+
+
+def _fresh_moments(subs: list, datasets: list[list[int]], laws, keys, cfg: EtaConfig
+                   ) -> list[dict[str, list[Moments]]]:
+    """The moments of every model's frozen features (:func:`model_features`) on its fresh
+    'fit' and 'val' rows: model j of stack ``subs[i]`` reads dataset ``datasets[i][j]``.
+    Every chunk of fresh rows is drawn once, for all the stacks."""
+    needed = sorted({g for group in datasets for g in group})
+    moments: list[dict[str, list[Moments]]] = [{"fit": [], "val": []} for _ in subs]
+    for part, x, y in _fresh_split(laws, keys, needed, cfg):
+        for sub, group, acc in zip(subs, datasets, moments):
+            rows = [needed.index(g) for g in group]
+            for j, z in enumerate(model_features(sub, x[rows])):
+                if len(acc[part]) <= j:
+                    acc[part].append(Moments(z.shape[1]))
+                acc[part][j].add(z, y[rows[j]])
+    return moments
 
 
 def own_head_coef(model, e: int) -> np.ndarray:

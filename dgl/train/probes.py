@@ -65,8 +65,9 @@ class _Multinomial:
     f_e(theta_e) = 1/n sum_i CE(z_{e,i} V_e + c_e, y_i) + lambda/2 ||V_e||^2 with
     theta_e = (V_e, c_e) flattened; d/dV = z^T (softmax(zV + c) - onehot(y)) / n + lambda V,
     d/dc = column sums / n. The logits are laid out [E, C, n] (rows contiguous: 1.6x faster
-    than [E, n, C]). :meth:`select` restricts the rows held to some models (those still
-    iterating), so finished models cost nothing."""
+    than [E, n, C]) and turned into the residuals in place (no temporary of their size).
+    :meth:`select` restricts the rows held to some models (those still iterating), so
+    finished models cost nothing."""
 
     def __init__(self, zs: Tensor, y: Tensor, n_classes: int, l2: float) -> None:
         self.full = (zs, zs.transpose(1, 2).contiguous(), y[:, None, :])
@@ -84,11 +85,11 @@ class _Multinomial:
         v = theta[:, : h * self.classes].view(e, h, self.classes)
         c = theta[:, h * self.classes :].view(e, 1, self.classes)
         logits = torch.baddbmm(c.transpose(1, 2).float(), v.transpose(1, 2).float(), zs_t)
+        picked = logits.gather(1, label)
         top = logits.amax(dim=1, keepdim=True)
-        expo = torch.exp(logits - top)
+        expo = logits.sub_(top).exp_()  # in place: no temporaries of the logits' size
         total = expo.sum(dim=1, keepdim=True)
-        ce = (top + torch.log(total) - logits.gather(1, label)).sum(dim=(1, 2),
-                                                                    dtype=torch.float64) / n
+        ce = torch.log(total).add_(top).sub_(picked).sum(dim=(1, 2), dtype=torch.float64) / n
         resid = expo.div_(total).scatter_add_(1, label, torch.full((e, 1, n), -1.0))
         grad_v = torch.bmm(resid, zs).transpose(1, 2).double() / n + self.l2 * v
         grad_c = resid.sum(dim=2, dtype=torch.float64) / n
