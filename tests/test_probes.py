@@ -193,3 +193,57 @@ def test_compact_lbfgs_direction_equals_the_two_loop_recursion():
     torch.testing.assert_close(_lbfgs_direction(g, s, y), _two_loop(g, pairs),
                                rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(_lbfgs_direction(g, s[:, :0], y[:, :0]), _two_loop(g, []))
+
+
+def test_newton_from_a_far_start_reaches_the_same_optimum():
+    """Undamped Newton on a logistic loss diverges from a start far out on the saturated
+    sigmoid (the Hessian vanishes there); with the Armijo-damped steps taken while the
+    decrement is large, a start at 30 times a random direction reaches the optimum found from
+    zero, to 1e-6 per coefficient; a good start (the optimum itself) is kept, and a start worse
+    than zero is not used (the result equals the fit from zero)."""
+    from dgl.train.probes import _binary_objective, _newton, binary_design, fit_binary_probe
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(2, 2000, 4, generator=gen)
+    y = (z[..., 0] - 0.5 * z[..., 1] + torch.randn(2, 2000, generator=gen) > 0).long()
+    _, w_zero = fit_binary_probe(z, y, 1e-4)
+    design = binary_design(z)
+    reg = torch.tensor([1e-4] * 4 + [0.0], dtype=torch.float64)
+    far = 30 * torch.randn(2, 5, generator=gen, dtype=torch.float64)
+    w_far = _newton(design[2], y.float(), reg, far, 60, 1e-12)
+    torch.testing.assert_close(w_far, w_zero, rtol=0, atol=1e-6)
+    undamped = _newton(design[2], y.float(), reg, far, 60, 1e-12, damped_above=float("inf"))
+    assert not torch.allclose(undamped, w_zero, atol=1e-3)  # the damping is what converges
+    assert _binary_objective(design[2], y.float(), reg, far).min() > np.log(2)
+    _, w_bad = fit_binary_probe(z, y, 1e-4, start=far, design=design)
+    torch.testing.assert_close(w_bad, w_zero, rtol=0, atol=1e-9)
+
+
+def test_own_head_start_is_the_models_logits():
+    """own_head gives each model's head as a linear head on the features the probes read (its
+    subset's blocks, or one modality's encoder, concatenation and sum fusion): z V + c equals
+    the model's own logits; binary_start turns a two-class head into the Newton probe's w on
+    the standardised design, with the same logit difference."""
+    from dgl.train.heads import own_head, stacked_features
+    from dgl.train.models import ModelConfig, StackedLateFusion
+    from dgl.train.probes import binary_design, binary_start
+    torch.manual_seed(0)
+    masks = torch.tensor([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=torch.bool)
+    x = torch.randn(3, 40, 9)
+    for fusion in ("concat", "sum"):
+        model = StackedLateFusion(ModelConfig((3, 2, 4), 5, "relu", 2, fusion), masks, [1, 2, 3])
+        v, c = own_head(model)
+        z = stacked_features(model, x)
+        with torch.no_grad():
+            torch.testing.assert_close(torch.baddbmm(c, z, v), model(x))
+            feats = model.encode(x)
+            for k in range(3):
+                v_k, c_k = own_head(model, k)
+                own = model.logits([model.contributions(feats)[k]])
+                torch.testing.assert_close(torch.baddbmm(c_k, feats[k], v_k), own)
+        mu, sd, design = binary_design(z)
+        w = binary_start((v, c), mu, sd)
+        diff = (torch.baddbmm(c, z, v)).double()
+        torch.testing.assert_close(torch.bmm(design.double(), w[:, :, None])[..., 0],
+                                   diff[..., 1] - diff[..., 0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="two classes"):
+        fit_probe(z, torch.zeros(3, 40, dtype=torch.long), 3, start=(v, c))

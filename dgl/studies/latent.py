@@ -34,7 +34,14 @@ import numpy as np
 import torch
 
 from dgl.studies.stats import t_halfwidth_rows
-from dgl.train.heads import Moments, encoder_maps, model_features, select_ridge, stacked_features
+from dgl.train.heads import (
+    Moments,
+    encoder_maps,
+    model_features,
+    own_head,
+    select_ridge,
+    stacked_features,
+)
 from dgl.train.losses import accuracy_per_model, ce_per_model, ce_rows
 from dgl.train.probes import probe_logits, probe_metrics, select_probe
 from dgl.train.stack import RestoredStack, TrainedStack, dataset_positions, map_rows
@@ -186,10 +193,11 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
                              datasets.keys, cfg)
     for members, sub, acc in zip(groups, subs, moments):
         feats_test = model_features(sub, x_test[members])
+        v, c = (t.double().numpy() for t in own_head(sub))  # coefficients on [z_S, 1]
         for j, e in enumerate(members):
             fit, val = acc["fit"][j], acc["val"][j]
             coef, lam = select_ridge(fit, val, cfg.ridge)
-            own = own_head_coef(model, e)
+            own = np.r_[v[j, :, 0], c[j, 0, 0]]
             chosen = "own" if cfg.own_head and val.mse(own) < val.mse(coef) else "fresh"
             design = np.hstack([feats_test[j], np.ones((feats_test[j].shape[0], 1))])
             head_loss = (model_loss[e] if chosen == "own"  # the model itself: gap 0 exactly
@@ -213,16 +221,6 @@ def _fresh_moments(subs: list, datasets: list[list[int]], laws, keys, cfg: EtaCo
                     acc[part].append(Moments(z.shape[1]))
                 acc[part][j].add(z, y[rows[j]])
     return moments
-
-
-def own_head_coef(model, e: int) -> np.ndarray:
-    """Model e's own linear head as coefficients on its features [z_S, 1] (the blocks of the
-    modalities of its subset; a sum fusion shares one block)."""
-    h, concat = model.config.width, model.config.fusion == "concat"
-    weight = model.head_weight[e, 0].detach().double().numpy()
-    blocks = [weight[k * h : (k + 1) * h] if concat else weight
-              for k in model.masks[e].nonzero().squeeze(1).tolist()]
-    return np.r_[np.concatenate(blocks), model.head_bias[e, 0, 0].item()]
 
 
 def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
@@ -257,8 +255,9 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
     for members in _groups(model, ok, modality):
         sub = _submodel(model, members)
         data = _fresh_features(sub, fresh, [group[e] for e in members], modality)
+        start = own_head(sub, modality) if plan.model.out_dim == 2 else None  # Newton's start
         probe, lams = select_probe(data["z_fit"], data["y_fit"], data["z_val"], data["y_val"],
-                                   plan.model.out_dim, cfg.l2)
+                                   plan.model.out_dim, cfg.l2, start)
         probe_val = probe_metrics(data["z_val"], data["y_val"], probe)[1]
         own_val = ce_per_model(data["own_val"], data["y_val"], torch.float64)
         x_members = torch.as_tensor(x_sets[[group[e] for e in members]])

@@ -52,7 +52,7 @@ from dgl.studies.common import (
 from dgl.studies.latent import EtaConfig, FreshRows, classification_head_risks
 from dgl.studies.regression import regression_metrics
 from dgl.studies.stats import t_interval, t_quantile
-from dgl.train.heads import stacked_features
+from dgl.train.heads import own_head, stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import ModelConfig
 from dgl.train.probes import fit_probe, probe_metrics
@@ -296,7 +296,9 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
         sub = copy.deepcopy(restored.model)
         sub.keep_models_(torch.tensor(members))
         z = stacked_features(sub, datasets.x, [group[e] for e in members], rows_used)
-        probe = fit_probe(z[:, :n_fit], yt[members][:, fit], stack.plan.model.out_dim)
+        classes = stack.plan.model.out_dim  # Newton (two classes) starts from the own head
+        probe = fit_probe(z[:, :n_fit], yt[members][:, fit], classes,
+                          start=own_head(sub) if classes == 2 else None)
         _, p_ce = probe_metrics(z[:, n_fit:], yt[members][:, test], probe)
         for j, e in enumerate(members):
             rows[e].update(refit_risk_train=float(p_ce[j]),

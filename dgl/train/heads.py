@@ -69,16 +69,38 @@ def stacked_features(model: StackedLateFusion, x: np.ndarray | Tensor,
     sizes = masks.sum(dim=1)
     if not bool((sizes == sizes[0]).all()):
         raise ValueError(f"stacked_features needs one subset size, got {sorted(set(sizes.tolist()))}")
-    h = model.config.width
     group = range(model.n_models) if group is None else group
-    seen = [masks[e].nonzero().squeeze(1) for e in range(model.n_models)]
-    columns = torch.stack([(k[:, None] * h + torch.arange(h)).flatten() for k in seen])
+    columns = _subset_columns(model)
 
     def blocks(x_chunk: Tensor) -> Tensor:
         z = torch.cat(model.encode(x_chunk), dim=2)
         return z.gather(2, columns[:, None, :].expand(-1, z.shape[1], -1))
 
     return map_rows(blocks, x, group, rows, chunk)
+
+
+def _subset_columns(model: StackedLateFusion) -> Tensor:
+    """[E, h |S|]: the columns of each model's subset blocks in its concatenated features
+    [z_1, ..., z_K] (models of one subset size)."""
+    h, masks = model.config.width, model.masks.cpu()
+    seen = [masks[e].nonzero().squeeze(1) for e in range(model.n_models)]
+    return torch.stack([(k[:, None] * h + torch.arange(h)).flatten() for k in seen])
+
+
+@torch.no_grad()
+def own_head(model: StackedLateFusion, modality: int | None = None) -> tuple[Tensor, Tensor]:
+    """Each model's own head as a linear head (V [E, p, o], c [E, 1, o]) on the features the
+    probes read: its subset's blocks (:func:`stacked_features`), or modality k's encoder
+    alone (the shared head on (0, .., z_k, .., 0)), so that z V + c are its logits."""
+    h, weight = model.config.width, model.head_weight.detach().cpu()
+    if model.config.fusion != "concat":  # a sum fusion: one block for every modality
+        weight = weight.repeat(1, 1, model.masks.shape[1])
+    if modality is None:
+        columns = _subset_columns(model)
+        v = weight.gather(2, columns[:, None, :].expand(-1, weight.shape[1], -1))
+    else:
+        v = weight[:, :, modality * h : (modality + 1) * h]
+    return v.transpose(1, 2), model.head_bias.detach().cpu()
 
 
 def fit_linear_head(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:

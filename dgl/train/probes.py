@@ -30,8 +30,13 @@ def _standardise(z: Tensor) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: int = 300,
-              tol: float = 5e-5) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Fit probes on features ``z [E, n, h]`` and labels ``y [E, n]``.
+              tol: float = 5e-5, start: tuple[Tensor, Tensor] | None = None
+              ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Fit probes on features ``z [E, n, h]`` and labels ``y [E, n]``, from zero or, with two
+    classes, from ``start`` (a head (V [E, h, 2], c [E, 1, 2]) on the raw features, e.g. the
+    model's own) where its objective is lower. (L-BFGS gained nothing from such a start: the
+    main study's control f = 0.001 probes took 29.5 s from the models' own heads, 26.8 s
+    from zero.)
     Returns (V [E, h, C], c [E, 1, C], mu, sd) (float64), the features being standardised by
     (mu, sd) of the training rows first (this does not change the optimum of an unregularised
     probe). Each model's problem is solved by its own L-BFGS (:func:`batched_lbfgs`: every
@@ -48,7 +53,11 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     optimum V = (-w/2, w/2) makes lambda/2 ||V||^2 = (lambda/2)/2 ||w||^2), returned with
     V = (0, w), which gives the same logit differences, so the same probabilities."""
     if n_classes == 2:
-        return fit_binary_probe(z, y, l2 / 2)[0]
+        design = binary_design(z)
+        first = None if start is None else binary_start(start, design[0], design[1])
+        return fit_binary_probe(z, y, l2 / 2, first, design=design)[0]
+    if start is not None:
+        raise ValueError(f"a start is for two classes only, got {n_classes} classes")
     z = z.double()
     mu, sd = _standardise(z)
     e, _, h = z.shape
@@ -58,6 +67,16 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     v = theta[:, : h * n_classes].reshape(e, h, n_classes)
     c = theta[:, h * n_classes :].reshape(e, 1, n_classes)
     return v, c, mu, sd
+
+
+def binary_start(head: tuple[Tensor, Tensor], mu: Tensor, sd: Tensor) -> Tensor:
+    """A two-class head (V [E, h, 2], c [E, 1, 2]) on raw features z as
+    :func:`fit_binary_probe`'s w [E, h + 1] on the standardised design [(z - mu) / sd, 1]:
+    the logit difference z dv + dc = ((z - mu) / sd)(sd dv) + (dc + mu dv)."""
+    v, c = (t.double() for t in head)
+    dv, dc = v[:, :, 1] - v[:, :, 0], c[:, 0, 1] - c[:, 0, 0]
+    mu, sd = mu.double()[:, 0], sd.double()[:, 0]
+    return torch.cat([dv * sd, (dc + (mu * dv).sum(dim=1))[:, None]], dim=1)
 
 
 class _Multinomial:
@@ -210,15 +229,18 @@ def _armijo_step(objective, theta: Tensor, value: Tensor, grad: Tensor, directio
 
 
 @torch.no_grad()
-def binary_design(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def binary_design(z: Tensor, exact_below: int = 4096) -> tuple[Tensor, Tensor, Tensor]:
     """The standardised design of :func:`fit_binary_probe`: (mu, sd) of the features
-    ``z [E, n, h]`` and x = [(z - mu) / sd, 1] [E, n, h + 1] (float32). Built once for every
-    penalty of a grid."""
+    ``z [E, n, h]`` and x = [(z - mu) / sd, 1] [E, n, h + 1], built once for every penalty of
+    a grid. float32, or float64 below ``exact_below`` rows: there the products are cheap, and
+    float32's noise floor left a nearly separable problem (the theory study's 8-row refits)
+    undetermined along its weakly curved directions (the decrement stalled near 1e-11, and
+    two starts gave test cross-entropies 6e-3 nats apart)."""
     e, n, h = z.shape
-    z32 = z.float()
-    mu, sd = _standardise(z32)
-    x = torch.empty(e, n, h + 1)  # filled in place: no temporary of the rows' size
-    x[:, :, :h] = z32
+    z_d = z.to(torch.float64 if n < exact_below else torch.float32)
+    mu, sd = _standardise(z_d)
+    x = z_d.new_empty(e, n, h + 1)  # filled in place: no temporary of the rows' size
+    x[:, :, :h] = z_d
     x[:, :, :h].sub_(mu).div_(sd)
     x[:, :, h] = 1.0
     return mu, sd, x
@@ -232,21 +254,25 @@ def fit_binary_probe(z: Tensor, y: Tensor, l2: float = 1e-4, start: Tensor | Non
     """Two-class probes by Newton's method on the standardised features: the logistic
     regression w = argmin 1/n sum_i CE(sigmoid([z_i, 1] w), y_i) + lambda/2 ||beta||^2
     (beta: w without the intercept), returned in :func:`fit_probe`'s form (logits
-    (0, [z, 1] w)) with w itself [E, h + 1] (to warm-start the next penalty).
+    (0, [z, 1] w)) with w itself [E, h + 1] (to warm-start the next penalty). ``start``: a
+    w to start from, for each model where its objective is below that of zero.
 
     Each step solves H d = g, g the gradient and H = X^T diag(p (1 - p)) X / n + lambda
-    (on beta). The products over the rows run in float32 (they are memory-bound; H only
-    sets the step, g is accumulated over rows in float32 and the solve is in float64); it
-    stops when every model's Newton decrement g^T H^-1 g (twice the objective decrease the
-    step predicts) is below ``tol``: at float32's noise floor the objective is at its
-    minimum to about 1e-12 nats. ``design``: :func:`binary_design` of ``z``, when the
-    caller already has it."""
+    (on beta). The products over the rows run in the design's precision (float32 from
+    4 096 rows: they are memory-bound; H only sets the step, g is accumulated over rows and
+    the solve is in float64); it stops when every model's Newton decrement g^T H^-1 g
+    (twice the objective decrease the step predicts) is below ``tol``: at float32's noise
+    floor the objective is at its minimum to about 1e-12 nats. ``design``:
+    :func:`binary_design` of ``z``, when the caller already has it."""
     e, _, h = z.shape
     mu, sd, x = design if design is not None else binary_design(z)
-    t = y.float()
+    t = y.to(x.dtype)
     reg = torch.full((h + 1,), float(l2), dtype=torch.float64)
     reg[-1] = 0.0
-    w = torch.zeros(e, h + 1, dtype=torch.float64) if start is None else start.clone()
+    w = torch.zeros(e, h + 1, dtype=torch.float64)
+    if start is not None:  # per model, the start where its objective is below zero's
+        lower = _binary_objective(x, t, reg, start) < _binary_objective(x, t, reg, w)
+        w = torch.where(lower[:, None], start, w)
     w = _newton(x, t, reg, w, max_iter, tol)
     v = torch.zeros(e, h, 2, dtype=torch.float64)
     c = torch.zeros(e, 1, 2, dtype=torch.float64)
@@ -254,23 +280,47 @@ def fit_binary_probe(z: Tensor, y: Tensor, l2: float = 1e-4, start: Tensor | Non
     return (v, c, mu.double(), sd.double()), w
 
 
-def _newton(x: Tensor, t: Tensor, reg: Tensor, w: Tensor, max_iter: int, tol: float
-            ) -> Tensor:
+def _newton(x: Tensor, t: Tensor, reg: Tensor, w: Tensor, max_iter: int, tol: float,
+            damped_above: float = 1e-4) -> Tensor:
     """Newton steps of :func:`fit_binary_probe` from ``w`` on the design ``x`` [E, n, h + 1]
-    and targets ``t`` [E, n] in {0, 1}."""
+    and targets ``t`` [E, n] in {0, 1}. A model whose decrement g^T H^-1 g exceeds
+    ``damped_above`` (far from its minimum, e.g. from a warm start) takes the longest step
+    t in 1, 1/2, 1/4, ... with f(w - t d) <= f(w) - t g^T d / 4 (Armijo), so Newton's
+    method converges from any start; nearer, it takes full steps (where the float32 objective
+    could not resolve the decrease)."""
     n = x.shape[1]
     for _ in range(max_iter):
-        grad_sum, gram = _newton_terms(x, t, w)
+        grad_sum, gram, loss = _newton_terms(x, t, w)
+        value = loss / n + 0.5 * (reg * w * w).sum(dim=1)
         grad = grad_sum.double() / n + reg * w
         step = torch.linalg.solve(gram.double() / n + torch.diag(reg + 1e-10), grad)
-        w = w - step
-        if float((grad * step).sum(dim=1).max()) < tol:
+        decrement = (grad * step).sum(dim=1)
+        size = torch.ones_like(decrement)
+        far = decrement > damped_above
+        for _ in range(30 if bool(far.any()) else 0):
+            trial = _binary_objective(x, t, reg, w - size[:, None] * step)
+            short = far & (trial > value - size * decrement / 4)
+            if not bool(short.any()):
+                break
+            size = torch.where(short, size / 2, size)
+        w = w - size[:, None] * step
+        if float(decrement.max()) < tol:
             break
     return w
 
 
-def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024) -> tuple[Tensor, Tensor]:
-    """sum_i (p_i - t_i) x_i [E, h] and X^T diag(p (1 - p)) X [E, h, h] (float32),
+def _binary_objective(x: Tensor, t: Tensor, reg: Tensor, w: Tensor) -> Tensor:
+    """f(w) = 1/n sum_i CE(sigmoid(x_i w), t_i) + 1/2 sum_j reg_j w_j^2 of every model [E]
+    (float64; the row products in the design's precision)."""
+    logit = torch.bmm(w.to(x.dtype)[:, None, :], x.transpose(1, 2))[:, 0]  # [E, n]
+    loss = (torch.nn.functional.softplus(logit) - t * logit).sum(dim=1, dtype=torch.float64)
+    return loss / x.shape[1] + 0.5 * (reg * w * w).sum(dim=1)
+
+
+def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """sum_i (p_i - t_i) x_i [E, h] and X^T diag(p (1 - p)) X [E, h, h] (the design's
+    precision), and the summed cross-entropy sum_i CE(p_i, t_i) [E] (float64),
     p = sigmoid(X w), in one pass over blocks of ``rows`` rows: each block is read once and
     its products stay in cache, and the row products take row vectors from the left (w^T X^T,
     (p - t)^T X), the fast layout; X^T is a transposed view (a contiguous copy of it was
@@ -278,14 +328,18 @@ def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024) -> tuple[Te
     every row was weighted first and then multiplied in one product."""
     e, _, h = x.shape
     x_t = x.transpose(1, 2)
-    w_row = w.float()[:, None, :]
+    w_row = w.to(x.dtype)[:, None, :]
     grad, gram = x.new_zeros(e, 1, h), x.new_zeros(e, h, h)
+    loss = torch.zeros(e, dtype=torch.float64)
     for start in range(0, x.shape[1], rows):
         block = slice(start, start + rows)
-        prob = torch.sigmoid(torch.bmm(w_row, x_t[:, :, block]))  # [E, 1, rows]
+        logit = torch.bmm(w_row, x_t[:, :, block])  # [E, 1, rows]
+        prob = torch.sigmoid(logit)
+        loss += (torch.nn.functional.softplus(logit) - t[:, None, block] * logit).sum(
+            dim=(1, 2), dtype=torch.float64)
         grad.baddbmm_(prob - t[:, None, block], x[:, block])
         gram.baddbmm_(x_t[:, :, block] * (prob * (1 - prob)), x[:, block])
-    return grad[:, 0], gram
+    return grad[:, 0], gram, loss
 
 
 @torch.no_grad()
@@ -307,19 +361,22 @@ def probe_metrics(z: Tensor, y: Tensor, probe: tuple[Tensor, Tensor, Tensor, Ten
 
 
 def select_probe(z_fit: Tensor, y_fit: Tensor, z_val: Tensor, y_val: Tensor, n_classes: int,
-                 grid: tuple[float, ...]) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor]:
-    """Probes fitted on ``z_fit`` [E, n, h] at every L2 penalty of ``grid``; for each model the
-    one with the lowest cross-entropy on its held-out rows ``z_val`` (ties: the smaller
-    penalty). Returns that probe (stacked as :func:`fit_probe` returns it) and the penalties
-    chosen [E]."""
+                 grid: tuple[float, ...], start: tuple[Tensor, Tensor] | None = None
+                 ) -> tuple[tuple[Tensor, Tensor, Tensor, Tensor], Tensor]:
+    """Probes fitted on ``z_fit`` [E, n, h] at every L2 penalty of ``grid`` (from ``start`` as
+    :func:`fit_probe`; two classes: each penalty from the last, the largest first); for each
+    model the one with the lowest cross-entropy on its held-out rows ``z_val`` (ties: the
+    smaller penalty). Returns that probe (stacked as :func:`fit_probe` returns it) and the
+    penalties chosen [E]."""
     grid = tuple(sorted(grid))
     if n_classes == 2:  # Newton, warm-started from the largest penalty down, one design
-        fits, start, design = [], None, binary_design(z_fit)
+        fits, design = [], binary_design(z_fit)
+        first = None if start is None else binary_start(start, design[0], design[1])
         for lam in reversed(grid):
-            probe, start = fit_binary_probe(z_fit, y_fit, lam, start, design=design)
+            probe, first = fit_binary_probe(z_fit, y_fit, lam, first, design=design)
             fits.insert(0, probe)
     else:
-        fits = [fit_probe(z_fit, y_fit, n_classes, l2=lam) for lam in grid]
+        fits = [fit_probe(z_fit, y_fit, n_classes, l2=lam, start=start) for lam in grid]
     val_ce = torch.stack([probe_metrics(z_val, y_val, probe)[1] for probe in fits])  # [L, E]
     choice = val_ce.argmin(dim=0)  # first minimum: the smallest penalty among ties (grid sorted)
     picked = tuple(torch.stack([fits[int(c)][i][e] for e, c in enumerate(choice)])
