@@ -43,10 +43,13 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     model's direction, step and stop are its own, all models computed at once), until every
     coordinate of its gradient is below ``tol``: the objective is then within about
     tol^2 / lambda_min of its minimum. Measured on the main study's lazy f = 1 cell (96
-    probes): objective within 1.2e-4 nats of a fit to 1e-7 (3.9e-5 on average), as close as
+    probes): objective within 1.3e-4 nats of a fit to 1e-7 (3.9e-5 on average), as close as
     the L-BFGS over the stacked parameters it replaced at tol 1e-4, with 1.7x less time (that
     one shares its line search and curvature pairs between the models, and needs more
-    iterations the more models it holds). The row products run in float32 (memory-bound:
+    iterations the more models it holds). Its 40 curvature pairs took 28 to 31 % less time
+    than 20 (lazy f = 1: 3.95 -> 2.86 s; control f = 0.001: 30.4 -> 21.0 s), as close to the
+    minimum (20 pairs: 1.2e-4 nats at most, 3.9e-5 on average); 60 and 100 were no faster.
+    The row products run in float32 (memory-bound:
     twice as fast as float64) and are summed in float64; the parameters and the optimiser's
     state are float64.
     Two classes: the same optimum by Newton's method (:func:`fit_binary_probe`; the symmetric
@@ -116,7 +119,7 @@ class _Multinomial:
         return value, torch.cat([grad_v.reshape(e, -1), grad_c], dim=1)
 
 
-def batched_lbfgs(objective, theta: Tensor, tol: float, max_iter: int, history: int = 20,
+def batched_lbfgs(objective, theta: Tensor, tol: float, max_iter: int, history: int = 40,
                   c1: float = 1e-4) -> Tensor:
     """Minimise E independent smooth convex objectives at once: ``objective(theta [a, P])``
     returns the values [a] and gradients [a, P] of the models ``objective.select(models)``
