@@ -294,7 +294,7 @@ def _own_logits(restored: RestoredStack, x_sets: np.ndarray, group: list[int],
 def _model_head(model, x: torch.Tensor, modality: int | None) -> torch.Tensor:
     if modality is None:
         return model(x)
-    return model.logits([model.contributions(model.encode(x))[modality]])
+    return model.logits([model.contribution(model.encode_one(x, modality), modality)])
 
 
 def _exact_ce(model, e: int, law, cfg: EtaConfig, modality: int | None,
@@ -350,5 +350,5 @@ def _features(model, x: torch.Tensor, modality: int | None) -> torch.Tensor:
     feature width: all of each model's modalities, or one modality's encoder."""
     if modality is not None:
         with torch.no_grad():
-            return model.encode(x)[modality]
+            return model.encode_one(x, modality)
     return stacked_features(model, x)

@@ -70,13 +70,28 @@ def stacked_features(model: StackedLateFusion, x: np.ndarray | Tensor,
     if not bool((sizes == sizes[0]).all()):
         raise ValueError(f"stacked_features needs one subset size, got {sorted(set(sizes.tolist()))}")
     group = range(model.n_models) if group is None else group
-    columns = _subset_columns(model)
+    return map_rows(lambda x_chunk: _subset_blocks(model, x_chunk, int(sizes[0])), x, group,
+                    rows, chunk)
 
-    def blocks(x_chunk: Tensor) -> Tensor:
-        z = torch.cat(model.encode(x_chunk), dim=2)
-        return z.gather(2, columns[:, None, :].expand(-1, z.shape[1], -1))
 
-    return map_rows(blocks, x, group, rows, chunk)
+@torch.no_grad()
+def _subset_blocks(model: StackedLateFusion, x: Tensor, size: int) -> Tensor:
+    """[E, B, h size]: each model's features z_k for k in its subset, in modality order.
+    Encoder k runs for its users only (``_users_features``) and its output goes straight to
+    the block it fills in each model (no zero blocks, no concatenation of all K)."""
+    masks, h = model.masks.cpu(), model.config.width
+    place = masks.cumsum(dim=1) - 1  # the block of modality k in model e's features
+    out = x.new_empty(model.n_models, x.shape[1], size * h)
+    for k, x_k in enumerate(model.split(x)):
+        users = masks[:, k].nonzero().squeeze(1)
+        if not len(users):
+            continue
+        z = model._users_features(k, x_k)[0]  # [U, B, h], in the order of ``users``
+        for j in place[users, k].unique().tolist():
+            sel = (place[users, k] == j).nonzero().squeeze(1)
+            part = z if len(sel) == len(users) else z.index_select(0, sel)
+            out[:, :, j * h : (j + 1) * h].index_copy_(0, users[sel], part)
+    return out
 
 
 def _subset_columns(model: StackedLateFusion) -> Tensor:

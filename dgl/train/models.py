@@ -209,13 +209,17 @@ class StackedLateFusion(nn.Module):
         Encoder k is evaluated only for the models whose subset holds modality k; the other
         models get exact zeros (no arithmetic is spent on modalities a model does not see).
         """
-        feats = []
-        for k, x_k in enumerate(self.split(x)):
-            z, users = self._users_features(k, x_k)
-            if users is not None:
-                z = z.new_zeros((self.n_models,) + z.shape[1:]).index_copy(0, users, z)
-            feats.append(z)
-        return feats
+        return [self._masked(k, x_k) for k, x_k in enumerate(self.split(x))]
+
+    def encode_one(self, x: Tensor, k: int) -> Tensor:
+        """z_k alone, [E, B, h] (``encode(x)[k]`` without the other encoders)."""
+        return self._masked(k, self.split(x)[k])
+
+    def _masked(self, k: int, x_k: Tensor) -> Tensor:
+        z, users = self._users_features(k, x_k)
+        if users is not None:
+            z = z.new_zeros((self.n_models,) + z.shape[1:]).index_copy(0, users, z)
+        return z
 
     def _users_features(self, k: int, x_k: Tensor) -> tuple[Tensor, Tensor | None]:
         """z_k = g_k(x_k) of the models that see modality k: ([E, B, h], None) when every
@@ -246,11 +250,14 @@ class StackedLateFusion(nn.Module):
         """u_k = z_k V_k^T [E, B, o] per modality, V_k the head's block k (concatenation) or V
         itself (sum); fusion and head being linear, h(fuse(z)) = c + sum_k u_k, and the head on
         (0, .., z_k, .., 0) is c + u_k. No fused [E, B, K h] tensor is built."""
+        return [self.contribution(z, k, weight) for k, z in enumerate(feats)]
+
+    def contribution(self, z: Tensor, k: int, weight: Tensor | None = None) -> Tensor:
+        """u_k = z_k V_k^T [E, B, o] of modality k's features alone."""
         weight = self.head_weight if weight is None else weight
         h = self.config.width
-        blocks = ([weight[:, :, k * h : (k + 1) * h] for k in range(len(feats))]
-                  if self.config.fusion == "concat" else [weight] * len(feats))
-        return [stacked_linear(z, w) for z, w in zip(feats, blocks)]
+        block = weight[:, :, k * h : (k + 1) * h] if self.config.fusion == "concat" else weight
+        return stacked_linear(z, block)
 
     def logits(self, contributions: list[Tensor], bias: Tensor | None = None) -> Tensor:
         """c + sum of the given contributions."""
