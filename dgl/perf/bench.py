@@ -21,6 +21,7 @@ matmul peak is measured in the same process with the same dtype and threads.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,10 @@ def time_naive(size: BenchSize, n_models: int, steps: int, encoder: str = "relu"
 
 
 def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
-                 device: str = "cpu") -> float:
-    """Seconds for ``steps`` Adam steps of one stack of E models."""
+                 device: str = "cpu", graph: bool = False) -> float:
+    """Seconds for ``steps`` Adam steps of one stack of E models; ``graph`` (CUDA): each step
+    copies its minibatch into static buffers and replays one captured graph of the forward
+    pass, backward pass and fused Adam step, as the trainer's ``_GraphStep`` does."""
     gen = torch.Generator().manual_seed(0)
     x, y = _batches(size, n_models, steps, gen)
     x, y = x.to(device), y.to(device)
@@ -101,11 +104,21 @@ def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "rel
     model = StackedLateFusion(config, masks, list(range(n_models))).to(device)
     opt = FusedAdam(model.parameters(), lr=1e-3)  # the trainer's optimiser
 
-    def step(s: int) -> None:
-        loss = ((model(x[s % x.shape[0]]) - y[s % y.shape[0]]) ** 2).mean(dim=(1, 2)).sum()
+    def update(x_b: torch.Tensor, y_b: torch.Tensor) -> None:
         opt.zero_grad()
-        loss.backward()
+        ((model(x_b) - y_b) ** 2).mean(dim=(1, 2)).sum().backward()
         opt.step()
+
+    static = (x[0].clone(), y[0].clone()) if graph else None  # the captured step's inputs
+    replay = _captured(lambda: update(*static)) if static is not None else None
+
+    def step(s: int) -> None:
+        if static is None:
+            update(x[s % x.shape[0]], y[s % y.shape[0]])
+        else:
+            static[0].copy_(x[s % x.shape[0]])
+            static[1].copy_(y[s % y.shape[0]])
+            replay()
 
     step(0)  # warm-up (allocations, kernel selection)
     if device == "cuda":
@@ -116,6 +129,21 @@ def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "rel
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def _captured(update: Callable[[], None], warmup: int = 3) -> Callable[[], None]:
+    """``update`` captured in a CUDA graph after ``warmup`` eager calls on a side stream (as
+    capture requires); the returned function replays it."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            update()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        update()
+    return graph.replay
 
 
 def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
@@ -251,19 +279,24 @@ def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[s
                      "peak_mem_mib": mem.mib})
         log(f"{size.name}: naive {naive:.1f} model-steps/s")
         for e in model_counts:
-            with PeakMemory(device) as mem:
-                t = time_batched(size, e, n, device=device)
-            rate = e * n / t
             limit, chunk = shape_limited_rate(size, e, device)
-            rows.append({"size": size.name, "engine": "batched", "models": e,
-                         "model_steps_per_s": rate, "gflops": rate * flops / 1e9,
-                         "fraction_of_peak": rate * flops / peak,
-                         "shape_limited_gflops": limit / 1e9, "best_chunk": chunk,
-                         "fraction_of_shape_limit": rate * flops / limit,
-                         "speedup_vs_naive": rate / naive, "peak_mem_mib": mem.mib})
-            log(f"{size.name}: batched E={e} {rate:.1f} model-steps/s ({rate / naive:.1f}x), "
-                f"{rate * flops / limit:.0%} of its shape-limited rate")
+            for engine, graph in ENGINES[:2 if device == "cuda" else 1]:
+                with PeakMemory(device) as mem:
+                    t = time_batched(size, e, n, device=device, graph=graph)
+                rate = e * n / t
+                rows.append({"size": size.name, "engine": engine, "models": e,
+                             "model_steps_per_s": rate, "gflops": rate * flops / 1e9,
+                             "fraction_of_peak": rate * flops / peak,
+                             "shape_limited_gflops": limit / 1e9, "best_chunk": chunk,
+                             "fraction_of_shape_limit": rate * flops / limit,
+                             "speedup_vs_naive": rate / naive, "peak_mem_mib": mem.mib})
+                log(f"{size.name}: {engine} E={e} {rate:.1f} model-steps/s "
+                    f"({rate / naive:.1f}x), {rate * flops / limit:.0%} of its shape-limited rate")
     return rows, peak
+
+
+#: The batched engine's timed variants: (row label, CUDA graph); the second on CUDA only.
+ENGINES = (("batched", False), ("batched, CUDA graph", True))
 
 
 def bench_markdown(rows: list[dict], peak: float, sizes: list[BenchSize], device: str,
