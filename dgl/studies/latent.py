@@ -188,6 +188,8 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
             out[e] = _head_risk(risk, "exact", 0.0, model_loss[e], risk)
         return out
     groups = _groups(model, ok, None)
+    if not groups:  # every model diverged: no fresh rows to draw
+        return out
     subs = [_submodel(model, members) for members in groups]
     moments = _fresh_moments(subs, [[group[e] for e in m] for m in groups], laws,
                              datasets.keys, cfg)
