@@ -214,10 +214,10 @@ def _fresh_moments(subs: list, datasets: list[list[int]], laws, keys, cfg: EtaCo
     'fit' and 'val' rows: model j of stack ``subs[i]`` reads dataset ``datasets[i][j]``.
     Every chunk of fresh rows is drawn once, for all the stacks."""
     needed = sorted({g for group in datasets for g in group})
+    where = [[needed.index(g) for g in group] for group in datasets]  # rows of the draws
     moments: list[dict[str, list[Moments]]] = [{"fit": [], "val": []} for _ in subs]
     for part, x, y in _fresh_split(laws, keys, needed, cfg):
-        for sub, group, acc in zip(subs, datasets, moments):
-            rows = [needed.index(g) for g in group]
+        for sub, rows, acc in zip(subs, where, moments):
             for j, z in enumerate(model_features(sub, x[rows])):
                 if len(acc[part]) <= j:
                     acc[part].append(Moments(z.shape[1]))

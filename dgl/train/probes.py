@@ -316,8 +316,13 @@ def _binary_objective(x: Tensor, t: Tensor, reg: Tensor, w: Tensor) -> Tensor:
     """f(w) = 1/n sum_i CE(sigmoid(x_i w), t_i) + 1/2 sum_j reg_j w_j^2 of every model [E]
     (float64; the row products in the design's precision)."""
     logit = torch.bmm(w.to(x.dtype)[:, None, :], x.transpose(1, 2))[:, 0]  # [E, n]
-    loss = (torch.nn.functional.softplus(logit) - t * logit).sum(dim=1, dtype=torch.float64)
+    loss = _row_losses(logit, t).sum(dim=1, dtype=torch.float64)
     return loss / x.shape[1] + 0.5 * (reg * w * w).sum(dim=1)
+
+
+def _row_losses(logit: Tensor, t: Tensor) -> Tensor:
+    """CE(sigmoid(logit), t) = softplus(logit) - t logit, row by row."""
+    return torch.nn.functional.softplus(logit) - t * logit
 
 
 def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024
@@ -338,8 +343,7 @@ def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024
         block = slice(start, start + rows)
         logit = torch.bmm(w_row, x_t[:, :, block])  # [E, 1, rows]
         prob = torch.sigmoid(logit)
-        loss += (torch.nn.functional.softplus(logit) - t[:, None, block] * logit).sum(
-            dim=(1, 2), dtype=torch.float64)
+        loss += _row_losses(logit, t[:, None, block]).sum(dim=(1, 2), dtype=torch.float64)
         grad.baddbmm_(prob - t[:, None, block], x[:, block])
         gram.baddbmm_(x_t[:, :, block] * (prob * (1 - prob)), x[:, block])
     return grad[:, 0], gram, loss

@@ -246,8 +246,8 @@ def train_together(plans: Sequence[StackPlan], datasets: Datasets, device: str =
     up to float rounding (as a stack against its models one at a time; tested for dgl), with
     two exceptions drawn once for the whole stack: dgl_pid's auxiliary heads' initial
     parameters and OGM-GE's gradient noise (the noise seed of the first plan). Each record's
-    steps_run and epochs_run are those of its own last model; its history is the joint stack's, and its train_seconds the joint
-    stack's seconds times its share of the models."""
+    steps_run and epochs_run are those of its own last model; its history is the joint
+    stack's, and its train_seconds the joint stack's seconds times its share of the models."""
     merged = dataclasses.replace(plans[0], specs=tuple(s for p in plans for s in p.specs),
                                  options=_merged_options(plans))
     dev = resolve_device(device)
@@ -341,8 +341,8 @@ def map_rows(fn: Callable[[Tensor], Tensor], x: np.ndarray, group: Sequence[int]
     this way, never from a copy of every row per model (a theory evaluation's forward pass of
     35 models on 100 000 rows held 2.9 GB)."""
     data = x.numpy() if isinstance(x, Tensor) else x  # a CPU tensor's memory, not a copy
-    rows, group, out = np.arange(data.shape[1])[slice(None) if rows is None else rows], \
-        np.asarray(group), None
+    rows = np.arange(data.shape[1])[slice(None) if rows is None else rows]
+    group, out = np.asarray(group), None
     for start in range(0, len(rows), chunk):
         part = fn(torch.as_tensor(_chunk_rows(data, group, rows[start : start + chunk]),
                                   dtype=torch.float32))
