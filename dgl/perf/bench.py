@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dgl.train.heap import give_back_freed_memory, reuse_freed_memory
 from dgl.train.models import ModelConfig, StackedLateFusion
 from dgl.train.optimizers import FusedAdam
 
@@ -92,10 +93,14 @@ def time_naive(size: BenchSize, n_models: int, steps: int, encoder: str = "relu"
 
 
 def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
-                 device: str = "cpu", graph: bool = False) -> float:
-    """Seconds for ``steps`` Adam steps of one stack of E models; ``graph`` (CUDA): each step
+                 device: str = "cpu", graph: bool = False, repeats: int = 1) -> float:
+    """Seconds for ``steps`` Adam steps of one stack of E models (the least of ``repeats``
+    timings of ``steps`` steps, as the shape-limited rate takes its best of its repeats: a
+    machine that slows down in one of them does not count); ``graph`` (CUDA): each step
     copies its minibatch into static buffers and replays one captured graph of the forward
-    pass, backward pass and fused Adam step, as the trainer's ``_GraphStep`` does."""
+    pass, backward pass and fused Adam step, as the trainer's ``_GraphStep`` does. Freed
+    memory is kept for the next step, as the trainer keeps it (:mod:`dgl.train.heap`)."""
+    reuse_freed_memory()
     gen = torch.Generator().manual_seed(0)
     x, y = _batches(size, n_models, steps, gen)
     x, y = x.to(device), y.to(device)
@@ -120,7 +125,13 @@ def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "rel
             static[1].copy_(y[s % y.shape[0]])
             replay()
 
-    step(0)  # warm-up (allocations, kernel selection)
+    for s in range(3):  # warm-up: kernel selection, and the heap growing to the step's size
+        step(s)
+    return min(_timed(step, steps, device) for _ in range(repeats))
+
+
+def _timed(step: Callable[[int], None], steps: int, device: str) -> float:
+    """Seconds for ``step(0)``, ..., ``step(steps - 1)`` (the device synchronised)."""
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -244,6 +255,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self._base = torch.cuda.memory_allocated()
         else:
+            give_back_freed_memory()  # what the measurement adds, not what an earlier one kept
             try:
                 Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
                 self._base = _rss_kib("VmRSS")
@@ -282,7 +294,7 @@ def run_benchmark(sizes: list[BenchSize], model_counts: list[int], steps: dict[s
             limit, chunk = shape_limited_rate(size, e, device)
             for engine, graph in ENGINES[:2 if device == "cuda" else 1]:
                 with PeakMemory(device) as mem:
-                    t = time_batched(size, e, n, device=device, graph=graph)
+                    t = time_batched(size, e, n, device=device, graph=graph, repeats=3)
                 rate = e * n / t
                 rows.append({"size": size.name, "engine": engine, "models": e,
                              "model_steps_per_s": rate, "gflops": rate * flops / 1e9,
@@ -321,7 +333,10 @@ def bench_markdown(rows: list[dict], peak: float, sizes: list[BenchSize], device
             f"{s.name} (K={s.n_modalities}, d={s.dim}, h={s.width}, batch {s.batch}): "
             f"{flops_per_model_step(s) / 1e6:.1f} MFLOP" for s in sizes) + ".", "",
         "Peak memory: what the measurement added to the process (resident high-water mark on a "
-        "CPU, allocator peak on a GPU), data and optimiser state included.", "",
+        "CPU, allocator peak on a GPU), data and optimiser state included. The engine's rate is "
+        "the best of three timings of its steps (as the shape-limited rate is the best of its "
+        "repeats), after three warm-up steps; the freed memory of a step is kept for the next "
+        "(`dgl.train.heap`, as in training).", "",
         "Shape-limited rate: the best rate, over chunk sizes c of E, at which the same "
         "process runs only the step's batched matmuls at the same shapes "
         "(`dgl.perf.bench.shape_limited_rate`); the engine's fraction of it is what the rest "

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from dgl.train.heap import reuse_freed_memory
 from dgl.train.losses import TASKS
 from dgl.train.methods import Method, make_method
 from dgl.train.models import StackedLateFusion, replace_parameters_
@@ -193,7 +194,9 @@ def train_stack(
     """Train every model of ``model`` with ``method`` (default ``joint``); ``seeds[e]`` seeds
     model e's minibatch order. See the module docstring. ``graph``: run the step through
     :class:`_GraphStep` (default: on a CUDA device, for methods marked ``graph_safe``); on
-    the CPU it runs the same buffered step without capture (how the tests check that path)."""
+    the CPU it runs the same buffered step without capture (how the tests check that path).
+    Freed memory is kept for the next step (:func:`dgl.train.heap.reuse_freed_memory`)."""
+    reuse_freed_memory()
     method = method if method is not None else make_method("joint")
     if graph is None:
         graph = data.x.device.type == "cuda" and method.graph_safe

@@ -1,0 +1,66 @@
+"""dgl.train.heap: freed memory is reused, not unmapped and faulted in again every step."""
+
+import subprocess
+import sys
+
+import pytest
+
+from dgl.train.heap import reuse_freed_memory
+
+#: Allocates, fills and frees a 64 MiB tensor (above glibc's largest mmap threshold, 32 MiB)
+#: 16 times and prints the median minor page faults of the last 8 (after the heap has grown).
+_CHURN = """
+import resource, sys, torch
+from dgl.train.heap import reuse_freed_memory
+torch.set_num_threads(1)
+if sys.argv[1] == "reuse":
+    assert reuse_freed_memory()
+faults = []
+for _ in range(16):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(2**24).sum()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(sorted(faults[8:])[4])
+"""
+
+
+def _faults(mode: str) -> int:
+    out = subprocess.run([sys.executable, "-c", _CHURN, mode], capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_freed_memory_is_reused_not_faulted_in_again():
+    if not reuse_freed_memory():
+        pytest.skip("the C library is not glibc")
+    pages = 2**26 // 4096  # 16 384 pages of 4 KiB in each 64 MiB tensor
+    plain, reused = _faults("plain"), _faults("reuse")
+    assert plain >= pages // 2  # by default: mapped and faulted in at every allocation
+    assert reused < pages // 4  # reused: the memory an earlier allocation freed
+
+
+_KEEP = """
+import sys, torch
+from pathlib import Path
+from dgl.train.heap import give_back_freed_memory, reuse_freed_memory
+def rss_mib():
+    line = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS")]
+    return int(line[0].split()[1]) // 1024
+assert reuse_freed_memory()
+x = torch.ones(2**26)  # 256 MiB, then freed: kept in the heap
+del x
+kept = rss_mib()
+give_back_freed_memory()
+print(kept, rss_mib())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc only")
+def test_kept_memory_is_given_back_on_request():
+    if not reuse_freed_memory():
+        pytest.skip("the C library is not glibc")
+    out = subprocess.run([sys.executable, "-c", _KEEP], capture_output=True, text=True,
+                         check=True)
+    kept, after = (int(v) for v in out.stdout.split())
+    assert kept - after >= 200  # the freed 256 MiB stayed resident until given back
