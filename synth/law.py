@@ -223,7 +223,7 @@ class ClassConditionalGaussianLaw(_ModalityLayout):
         """Closed form for two classes with one shared covariance (LDA):
         Bayes error = pi_0 Phi(-Delta/2 - t/Delta) + pi_1 Phi(-Delta/2 + t/Delta), with Delta the
         Mahalanobis distance between the class means and t = log(pi_0/pi_1)."""
-        from scipy.stats import norm
+        from scipy.special import ndtr  # the standard normal cdf (scipy.stats.norm.cdf's)
 
         if self.n_classes != 2:
             raise ValueError("binary_bayes_error needs exactly two classes")
@@ -237,8 +237,8 @@ class ClassConditionalGaussianLaw(_ModalityLayout):
             return float(self.priors.min())
         t = float(np.log(self.priors[0] / self.priors[1]))
         return float(
-            self.priors[0] * norm.cdf(-delta / 2 - t / delta)
-            + self.priors[1] * norm.cdf(-delta / 2 + t / delta)
+            self.priors[0] * ndtr(-delta / 2 - t / delta)
+            + self.priors[1] * ndtr(-delta / 2 + t / delta)
         )
 
 

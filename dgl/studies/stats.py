@@ -14,13 +14,15 @@ LEVEL = 0.95
 
 @functools.lru_cache(maxsize=256)
 def t_quantile(n: int, level: float = LEVEL) -> float:
-    """The two-sided ``level`` quantile of Student's t with n - 1 degrees of freedom
-    (scipy.stats.t; imported here, not with the module: 0.6 s that training jobs, which never
-    call it, would pay). Cached: an evaluation asks it for the same n hundreds of times, and
-    each scipy call took about 3 ms (1.4 s of a main-study evaluation)."""
-    from scipy import stats
+    """The two-sided ``level`` quantile of Student's t with n - 1 degrees of freedom:
+    scipy.special.stdtrit, the function scipy.stats.t.ppf calls (the same values, bit for bit),
+    without importing scipy.stats (0.75 s against 0.24 s for scipy.special, in every job that
+    reports an interval), and imported here, not with the module, which training jobs load
+    but never call. Cached: an evaluation asks it for the same n hundreds of times, and each
+    scipy.stats call took about 3 ms (1.4 s of a main-study evaluation)."""
+    from scipy import special
 
-    return float(stats.t.ppf(0.5 + level / 2, n - 1)) if n > 1 else float("nan")
+    return float(special.stdtrit(n - 1, 0.5 + level / 2)) if n > 1 else float("nan")
 
 
 def t_interval(values: Sequence[float] | np.ndarray, level: float = LEVEL
