@@ -11,8 +11,14 @@ from the heap). :func:`reuse_freed_memory` asks glibc to serve every allocation 
 memory (``M_TRIM_THRESHOLD`` at its maximum), so a step reuses the memory the last step freed:
 the same stack then ran at 79 GFLOP/s (results/bench.md). A stack whose temporaries are below
 the threshold is unchanged (Huang rho = 0 ReLU training: 26.9 / 28.1 s without, 26.8 / 27.3 s
-with; resident peak 468 / 475 MB). The process's resident size then stays at its peak, which
-the jobs' declared memory already is.
+with; resident peak 468 / 475 MB). The evaluation and ground-truth jobs, whose arrays of fresh
+rows and features often exceed the threshold, set it too (workflow/scripts): theory
+classification rho = 0 evaluation 20.2 / 21.0 -> 16.8 / 17.0 s (minor page faults 1.6 M ->
+0.1 M), Huang rho = 0 ReLU 10.7 / 11.4 -> 9.0 / 9.4 s, main lazy f = 0.001 24.4 / 25.6 ->
+23.8 / 23.2 s, the ground truth of four modalities 43.0 -> 38.1 s. The heap keeps freed
+blocks that the next allocations do not fit exactly, so a process may peak higher: the Huang
+ReLU evaluation at 1 280 MB against 1 090 MB (theory classification 928 / 1 320 against
+979 / 1 000 MB; the others unchanged or lower).
 """
 
 from __future__ import annotations
