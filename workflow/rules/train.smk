@@ -5,7 +5,9 @@
 #: largest job of each kind in the default study (/usr/bin/time on the job's work alone;
 #: Snakemake's benchmark samples the resident size and misses short peaks): train Huang 656,
 #: main 1 139, theory 1 186; evaluate Huang 1 270, main 1 114, theory 1 309 (classification);
-#: the largest process of a whole clean-clone run peaked at 1 325 MB. The Huang evaluation
+#: the largest process of a whole clean-clone run peaked at 1 325 MB (1 331 MB at 9f82ae6,
+#: whose jobs keep freed memory: dgl.train.heap; sampled peaks there: evaluate Huang 1 283,
+#: main 1 068, theory 1 207; train 480, 995, 794). The Huang evaluation
 #: keeps room for the full grid (workflow/profiles/gpu/full_grid.yaml: 1 950 sampled there);
 #: the full grid's other peaks were not measured again.
 TRAIN_MEM_MB = {"huang2021": 800, "main": 1400, "theory": 1400}
