@@ -41,18 +41,15 @@ def test_freed_memory_is_reused_not_faulted_in_again():
 
 
 _KEEP = """
-import sys, torch
-from pathlib import Path
+import torch
+from dgl.perf.bench import _rss_kib
 from dgl.train.heap import give_back_freed_memory, reuse_freed_memory
-def rss_mib():
-    line = [l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS")]
-    return int(line[0].split()[1]) // 1024
 assert reuse_freed_memory()
 x = torch.ones(2**26)  # 256 MiB, then freed: kept in the heap
 del x
-kept = rss_mib()
+kept = _rss_kib("VmRSS") // 1024
 give_back_freed_memory()
-print(kept, rss_mib())
+print(kept, _rss_kib("VmRSS") // 1024)
 """
 
 

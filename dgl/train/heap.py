@@ -38,9 +38,8 @@ M_MMAP_MAX = -4
 def reuse_freed_memory() -> bool:
     """Set glibc's malloc to keep and reuse freed memory (see the module docstring), once per
     process; False where the C library is not glibc (nothing is changed there)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the C library the process runs on
-    except (OSError, AttributeError, TypeError):  # no C library with mallopt (not glibc)
+    mallopt = _libc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     done = mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
@@ -53,9 +52,17 @@ def give_back_freed_memory() -> None:
     """Return the heap's free memory to the system (glibc's ``malloc_trim(0)``; nothing
     elsewhere): a measurement of what a computation adds to the resident size must not find
     the memory an earlier one freed and kept (:func:`reuse_freed_memory`)."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, TypeError):
+    trim = _libc("malloc_trim")
+    if trim is None:
         return
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
+
+
+def _libc(name: str):
+    """The function ``name`` of the C library the process runs on, or None where it has none
+    (a C library other than glibc)."""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError, TypeError):
+        return None
