@@ -34,10 +34,11 @@ def _faults(mode: str) -> int:
 def test_freed_memory_is_reused_not_faulted_in_again():
     if not reuse_freed_memory():
         pytest.skip("the C library is not glibc")
-    pages = 2**26 // 4096  # 16 384 pages of 4 KiB in each 64 MiB tensor
     plain, reused = _faults("plain"), _faults("reuse")
-    assert plain >= pages // 2  # by default: mapped and faulted in at every allocation
-    assert reused < pages // 4  # reused: the memory an earlier allocation freed
+    # by default every allocation is mapped afresh and faulted in: 16 384 pages of 4 KiB (32
+    # where transparent huge pages back every mapping); reused, it faults in nothing new
+    assert plain >= 32
+    assert reused * 4 < plain
 
 
 _KEEP = """
