@@ -20,6 +20,7 @@ matmul peak is measured in the same process with the same dtype and threads.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,22 +75,20 @@ def time_naive(size: BenchSize, n_models: int, steps: int, encoder: str = "relu"
     gen = torch.Generator().manual_seed(0)
     x, y = _batches(size, 1, steps, gen)
     x, y = x.to(device), y.to(device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for run in range(n_models):
-        torch.manual_seed(run)
-        model = _Single(size, encoder).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        for s in range(steps):
-            xb, yb = x[s % x.shape[0], 0], y[s % y.shape[0], 0]
-            loss = ((model(xb) - yb) ** 2).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+
+    def runs() -> None:
+        for run in range(n_models):
+            torch.manual_seed(run)
+            model = _Single(size, encoder).to(device)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for s in range(steps):
+                xb, yb = x[s % x.shape[0], 0], y[s % y.shape[0], 0]
+                loss = ((model(xb) - yb) ** 2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+    return _seconds(runs, device)
 
 
 def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
@@ -125,18 +124,22 @@ def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "rel
             static[1].copy_(y[s % y.shape[0]])
             replay()
 
+    def run_steps() -> None:
+        for s in range(steps):
+            step(s)
+
     for s in range(3):  # warm-up: kernel selection, and the heap growing to the step's size
         step(s)
-    return min(_timed(step, steps, device) for _ in range(repeats))
+    return min(_seconds(run_steps, device) for _ in range(repeats))
 
 
-def _timed(step: Callable[[int], None], steps: int, device: str) -> float:
-    """Seconds for ``step(0)``, ..., ``step(steps - 1)`` (the device synchronised)."""
+def _seconds(work: Callable[[], None], device: str) -> float:
+    """Seconds ``work()`` takes, the device synchronised before and after (every timing of
+    this module)."""
     if device == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for s in range(steps):
-        step(s)
+    work()
     if device == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start
@@ -162,15 +165,7 @@ def matmul_peak(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     a @ b
-    if device == "cuda":
-        torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+    best = min(_seconds(lambda: a @ b, device) for _ in range(repeats))
     return 2 * n**3 / best
 
 
@@ -216,17 +211,9 @@ def shape_limited_rate(size: BenchSize, n_models: int, device: str = "cpu",
     flops = flops_per_model_step(size) * n_models
     best, best_chunk = 0.0, n_models
     for chunk in sorted({min(c, n_models) for c in chunks} | {n_models}):
-        _run_products(enc, head, chunk)  # warm-up
-        times = []
-        for _ in range(repeats):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            _run_products(enc, head, chunk)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-        rate = flops / min(times)
+        products = functools.partial(_run_products, enc, head, chunk)
+        products()  # warm-up
+        rate = flops / min(_seconds(products, device) for _ in range(repeats))
         if rate > best:
             best, best_chunk = rate, chunk
     return best, best_chunk

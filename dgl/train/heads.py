@@ -107,14 +107,13 @@ def own_head(model: StackedLateFusion, modality: int | None = None) -> tuple[Ten
     """Each model's own head as a linear head (V [E, p, o], c [E, 1, o]) on the features the
     probes read: its subset's blocks (:func:`stacked_features`), or modality k's encoder
     alone (the shared head on (0, .., z_k, .., 0)), so that z V + c are its logits."""
-    h, weight = model.config.width, model.head_weight.detach().cpu()
-    if model.config.fusion != "concat":  # a sum fusion: one block for every modality
-        weight = weight.repeat(1, 1, model.masks.shape[1])
-    if modality is None:
-        columns = _subset_columns(model)
-        v = weight.gather(2, columns[:, None, :].expand(-1, weight.shape[1], -1))
+    weight = model.head_weight.detach().cpu()
+    if modality is not None:
+        v = model.head_block(modality, weight)
     else:
-        v = weight[:, :, modality * h : (modality + 1) * h]
+        if model.config.fusion != "concat":  # a sum fusion: one block for every modality
+            weight = weight.repeat(1, 1, model.masks.shape[1])
+        v = weight.gather(2, _subset_columns(model)[:, None, :].expand(-1, weight.shape[1], -1))
     return v.transpose(1, 2), model.head_bias.detach().cpu()
 
 

@@ -254,10 +254,14 @@ class StackedLateFusion(nn.Module):
 
     def contribution(self, z: Tensor, k: int, weight: Tensor | None = None) -> Tensor:
         """u_k = z_k V_k^T [E, B, o] of modality k's features alone."""
+        return stacked_linear(z, self.head_block(k, weight))
+
+    def head_block(self, k: int, weight: Tensor | None = None) -> Tensor:
+        """V_k [E, o, h]: the head's weights on modality k's features, its block k of the
+        concatenation or, for a sum fusion, V itself (``weight``: in place of the head's)."""
         weight = self.head_weight if weight is None else weight
         h = self.config.width
-        block = weight[:, :, k * h : (k + 1) * h] if self.config.fusion == "concat" else weight
-        return stacked_linear(z, block)
+        return weight[:, :, k * h : (k + 1) * h] if self.config.fusion == "concat" else weight
 
     def logits(self, contributions: list[Tensor], bias: Tensor | None = None) -> Tensor:
         """c + sum of the given contributions."""
@@ -277,12 +281,11 @@ class StackedLateFusion(nn.Module):
         models that see modality k and added to their rows alone: the same numbers as
         ``logits(contributions(encode(x)))``, without the zero features of the models that
         lack k nor their products with the head."""
-        h, concat = self.config.width, self.config.fusion == "concat"
         out = self.head_bias.expand(-1, x.shape[1], -1)
         for k, x_k in enumerate(self.split(x)):
             if not getattr(self, f"users_{k}").numel():
                 continue
-            weight = self.head_weight[:, :, k * h : (k + 1) * h] if concat else self.head_weight
+            weight = self.head_block(k)
             z, users = self._users_features(k, x_k)
             if users is None:
                 out = out + stacked_linear(z, weight)

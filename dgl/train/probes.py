@@ -56,8 +56,7 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     optimum V = (-w/2, w/2) makes lambda/2 ||V||^2 = (lambda/2)/2 ||w||^2), returned with
     V = (0, w), which gives the same logit differences, so the same probabilities."""
     if n_classes == 2:
-        design = binary_design(z)
-        first = None if start is None else binary_start(start, design[0], design[1])
+        design, first = _binary_setup(z, start)
         return fit_binary_probe(z, y, l2 / 2, first, design=design)[0]
     if start is not None:
         raise ValueError(f"a start is for two classes only, got {n_classes} classes")
@@ -80,6 +79,14 @@ def binary_start(head: tuple[Tensor, Tensor], mu: Tensor, sd: Tensor) -> Tensor:
     dv, dc = v[:, :, 1] - v[:, :, 0], c[:, 0, 1] - c[:, 0, 0]
     mu, sd = mu.double()[:, 0], sd.double()[:, 0]
     return torch.cat([dv * sd, (dc + (mu * dv).sum(dim=1))[:, None]], dim=1)
+
+
+def _binary_setup(z: Tensor, start: tuple[Tensor, Tensor] | None
+                  ) -> tuple[tuple[Tensor, Tensor, Tensor], Tensor | None]:
+    """:func:`binary_design` of ``z`` and the head ``start`` (on the raw features, or None)
+    as Newton's w on it (:func:`binary_start`)."""
+    design = binary_design(z)
+    return design, None if start is None else binary_start(start, design[0], design[1])
 
 
 class _Multinomial:
@@ -377,8 +384,7 @@ def select_probe(z_fit: Tensor, y_fit: Tensor, z_val: Tensor, y_val: Tensor, n_c
     penalties chosen [E]."""
     grid = tuple(sorted(grid))
     if n_classes == 2:  # Newton, warm-started from the largest penalty down, one design
-        fits, design = [], binary_design(z_fit)
-        first = None if start is None else binary_start(start, design[0], design[1])
+        fits, (design, first) = [], _binary_setup(z_fit, start)
         for lam in reversed(grid):
             probe, first = fit_binary_probe(z_fit, y_fit, lam, first, design=design)
             fits.insert(0, probe)
