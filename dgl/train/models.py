@@ -18,7 +18,9 @@ Model e of the stack, on modalities x_1..x_K (x_k in R^{d_k}):
 Every parameter carries a leading model axis of size E, so one ``torch.baddbmm`` per modality
 evaluates all E models at once. The head, whose output width o is tiny (1 for regression), goes
 through :func:`stacked_linear`, whose backward uses the products a BLAS runs fast at that shape
-(autograd's default, z^T g with o columns, runs several times slower on CPU). Model e is
+(autograd's default, z^T g with o columns, runs several times slower on CPU); with one output
+(regression), each modality's encoder and head block form one :func:`one_output_branch`, whose
+backward needs no dL/dz and which runs a block of models at a time in cache. Model e is
 initialised from its own seed exactly as a single ``nn.Linear`` stack would be (uniform in
 +-1/sqrt(fan_in)), so a stack of one model is the one-model-at-a-time path.
 """
@@ -34,10 +36,22 @@ from torch import Tensor, nn
 
 from synth.registry import Registry
 
-#: Encoder activations phi by name: g_k(x_k) = phi(x_k W_k + b_k).
-ENCODERS: Registry[Callable[[Tensor], Tensor]] = Registry("encoder")
-ENCODERS.register("linear")(lambda z: z)
-ENCODERS.register("relu")(torch.relu)
+
+@dataclass(frozen=True)
+class Encoder:
+    """An encoder activation phi, g_k(x_k) = phi(x_k W_k + b_k), and its slope phi'(a) read off
+    its output phi(a) [E, B, h] (``slope`` None: phi is the identity, slope 1 everywhere)."""
+
+    activation: Callable[[Tensor], Tensor]
+    activation_: Callable[[Tensor], Tensor]  # the same, in place
+    slope: Callable[[Tensor], Tensor] | None
+
+
+#: Encoders by name.
+ENCODERS: Registry[Encoder] = Registry("encoder")
+ENCODERS.register("linear")(Encoder(lambda a: a, lambda a: a, None))
+# relu(a) >= 0, so its slope 1[a > 0] is sign(relu(a))
+ENCODERS.register("relu")(Encoder(torch.relu, torch.relu_, torch.sign))
 
 #: Fusions of the per-modality features [z_1, ..., z_K] (each [E, B, h]) by name.
 FUSIONS: Registry[Callable[[list[Tensor]], Tensor]] = Registry("fusion")
@@ -107,6 +121,99 @@ def stacked_linear(z: Tensor, weight: Tensor, bias: Tensor | None = None) -> Ten
     a broadcast product, both several times faster on CPU for the few outputs heads have.
     """
     return _StackedLinear.apply(z, weight, bias)
+
+
+class _OneOutputBranch(torch.autograd.Function):
+    """u = phi(x W + b) v^T [E, B, 1]: one modality's encoder and its block v [E, 1, h] of a
+    head with one output, with a backward that never forms dL/dz, both passes run a block of
+    models at a time (see :func:`one_output_branch`). Its matrix-vector products are row
+    sums of elementwise products: bmm's, for a batch of one matrix, rounds otherwise than for
+    several, and a stack must give each model's numbers alone."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, head: Tensor,
+                encoder: Encoder) -> Tensor:
+        ctx.slope = encoder.slope
+        if encoder.slope is None:  # identity: u = x (W v^T) + b v^T, no [E, B, h] at all
+            ctx.save_for_backward(x, weight, bias, head)
+            return ((x * (weight * head).sum(2)[:, None, :]).sum(2, keepdim=True)
+                    + (bias * head).sum(2, keepdim=True))
+        n_models, rows, width = x.shape[0], x.shape[1], weight.shape[2]
+        z = x.new_empty(n_models, rows, width)
+        u = x.new_empty(n_models, rows, 1)
+        for block in _model_blocks(n_models, rows * width, x.device):
+            torch.baddbmm(bias[block], x[block], weight[block], out=z[block])
+            encoder.activation_(z[block])
+            torch.sum(z[block] * head[block], dim=2, keepdim=True, out=u[block])  # z v^T
+        ctx.save_for_backward(x, z, weight, head)
+        return u
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        need_x, need_w, need_b, need_v, _ = ctx.needs_input_grad
+        if ctx.slope is None:
+            return _identity_branch_grads(grad, *ctx.saved_tensors, ctx.needs_input_grad)
+        x, z, weight, head = ctx.saved_tensors
+        g_t = grad.transpose(1, 2)  # [E, 1, B]
+        grads = [torch.empty_like(t) if need else None  # dL/db and dL/dv: both [E, 1, h]
+                 for t, need in zip((x, weight, head, head), (need_x, need_w, need_b, need_v))]
+        grad_x, grad_w, grad_b, grad_v = grads
+        for block in _model_blocks(z.shape[0], z.shape[1] * z.shape[2], z.device):
+            slope = ctx.slope(z[block])  # D, while the block is in cache
+            if need_v:  # g^T z
+                torch.bmm(g_t[block], z[block], out=grad_v[block])
+            if need_w:  # ((g . x)^T D) diag(v)
+                torch.bmm((x[block] * grad[block]).transpose(1, 2), slope, out=grad_w[block])
+                grad_w[block].mul_(head[block])
+            if need_b:  # (g^T D) diag(v)
+                torch.bmm(g_t[block], slope, out=grad_b[block]).mul_(head[block])
+            if need_x:  # ((g v) . D) W^T
+                torch.bmm(slope.mul_(grad[block] * head[block]),
+                          weight[block].transpose(1, 2), out=grad_x[block])
+        return grad_x, grad_w, grad_b, grad_v, None
+
+
+def _identity_branch_grads(grad: Tensor, x: Tensor, weight: Tensor, bias: Tensor, head: Tensor,
+                           needs: tuple[bool, ...]) -> tuple[Tensor | None, ...]:
+    """The gradients of u = x (W v^T) + b v^T (identity encoder): dL/dx = g (v W^T),
+    dL/dW = (x^T g) v, dL/db = (sum_i g_i) v, dL/dv = (g^T x) W + (sum_i g_i) b."""
+    g_sum = grad.sum(1, keepdim=True)  # [E, 1, 1]
+    grad_x = grad * torch.bmm(head, weight.transpose(1, 2)) if needs[0] else None
+    grad_w = (x * grad).sum(1)[:, :, None] * head if needs[1] else None
+    grad_v = (torch.baddbmm(g_sum * bias, torch.bmm(grad.transpose(1, 2), x), weight)
+              if needs[3] else None)
+    grad_b = g_sum * head if needs[2] else None
+    return grad_x, grad_w, grad_b, grad_v, None
+
+
+def _model_blocks(n_models: int, floats_per_model: int, device: torch.device,
+                  floats: int = 1 << 18) -> list[slice]:
+    """Consecutive blocks of models whose [B, h] activations hold about ``floats`` floats
+    together (1 MiB, at least one model): on a CPU, a block's activations are written, read
+    and read again while they are in cache (the Huang-sized step, E = 64 on 2 cores: 145 ->
+    110 ms). A GPU takes every model at once (a block more is a kernel launch more)."""
+    if device.type != "cpu":
+        return [slice(0, n_models)]
+    size = max(1, floats // max(floats_per_model, 1))
+    return [slice(a, min(a + size, n_models)) for a in range(0, n_models, size)]
+
+
+def one_output_branch(x: Tensor, weight: Tensor, bias: Tensor, head: Tensor,
+                      encoder: Encoder) -> Tensor:
+    """u = phi(x W + b) v^T [E, B, 1] for x [E, B, d], W [E, d, h], b [E, 1, h] and a head block
+    v [E, 1, h] of one output: one modality's term of a regression model's prediction.
+
+    The same numbers as ``stacked_linear(phi(torch.baddbmm(b, x, W)), v)`` up to rounding, with
+    a backward that never forms dL/dz nor dL/da (a = x W + b): with g = dL/du [E, B, 1] and
+    D = phi'(a) [E, B, h], dL/da = (g v) . D = diag(g) D diag(v), so
+
+        dL/dW = ((g . x)^T D) diag(v),   dL/db = (g^T D) diag(v),   dL/dv = g^T z,
+
+    one [E, B, h] pass (D, read off z) where autograd's backward takes three (g v, the ReLU mask
+    applied to it, the bias's row sum). The identity encoder forms no [E, B, h] tensor at all:
+    u = x (W v^T) + b v^T, dL/dW = (x^T g) v, dL/db = (sum_i g_i) v, dL/dv = (g^T x) W + (sum g) b.
+    """
+    return _OneOutputBranch.apply(x, weight, bias, head, encoder)
 
 
 def replace_parameters_(module: nn.Module, values: dict[str, Tensor]) -> None:
@@ -235,7 +342,7 @@ class StackedLateFusion(nn.Module):
                              self.enc_weight[k].index_select(0, users)), users
 
     def _encoder(self, k: int, x_k: Tensor, bias: Tensor, weight: Tensor) -> Tensor:
-        return ENCODERS.get(self.config.encoder)(torch.baddbmm(bias, x_k, weight))
+        return ENCODERS.get(self.config.encoder).activation(torch.baddbmm(bias, x_k, weight))
 
     def fuse(self, feats: list[Tensor]) -> Tensor:
         """Fusion of the per-modality features (:data:`FUSIONS`)."""
@@ -279,16 +386,26 @@ class StackedLateFusion(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """h(fuse(z)) = c + sum_k u_k (:meth:`contributions`), with u_k computed only for the
         models that see modality k and added to their rows alone: the same numbers as
-        ``logits(contributions(encode(x)))``, without the zero features of the models that
-        lack k nor their products with the head."""
+        ``logits(contributions(encode(x)))`` (to rounding with one output, whose u_k come
+        from :func:`one_output_branch`), without the zero features of the models that lack k
+        nor their products with the head."""
         out = self.head_bias.expand(-1, x.shape[1], -1)
         for k, x_k in enumerate(self.split(x)):
-            if not getattr(self, f"users_{k}").numel():
+            users = getattr(self, f"users_{k}")
+            if not users.numel():
                 continue
-            weight = self.head_block(k)
-            z, users = self._users_features(k, x_k)
-            if users is None:
-                out = out + stacked_linear(z, weight)
-            else:
-                out = out.index_add(0, users, stacked_linear(z, weight.index_select(0, users)))
+            u = self._branch(k, x_k, None if users.numel() == self.n_models else users)
+            out = out + u if users.numel() == self.n_models else out.index_add(0, users, u)
         return out
+
+    def _branch(self, k: int, x_k: Tensor, users: Tensor | None) -> Tensor:
+        """u_k = z_k V_k^T of the models ``users`` (None: all), [U, B, o]; with one output by
+        :func:`one_output_branch`."""
+        def pick(t: Tensor) -> Tensor:
+            return t if users is None else t.index_select(0, users)
+
+        x_k, weight, bias, head = (pick(t) for t in (x_k, self.enc_weight[k], self.enc_bias[k],
+                                                     self.head_block(k)))
+        if self.config.out_dim == 1:
+            return one_output_branch(x_k, weight, bias, head, ENCODERS.get(self.config.encoder))
+        return stacked_linear(self._encoder(k, x_k, bias, weight), head)
