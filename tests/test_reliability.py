@@ -26,16 +26,13 @@ def tables(root: Path) -> dict[str, bytes]:
     return files(root, "results/tables")
 
 
-def test_second_run_is_byte_identical(small_run: Path, tmp_path: Path):
-    proc = run_small(tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    first, second = files(small_run), files(tmp_path)
-    assert first.keys() == second.keys()
-    differ = [name for name in first if first[name] != second[name]]
-    assert not differ, f"not byte-identical: {differ}"
-
-
 def test_resume_after_interrupt_is_byte_identical(small_run: Path, tmp_path: Path):
+    """A second run, started from nothing, stopped by Ctrl-C once some training jobs have
+    finished and then resumed with --rerun-incomplete, writes the fixture's results byte for
+    byte. Every job of it runs in a process of its own, before or after the interrupt, so
+    this is also the check that two independent runs of the workflow agree byte for byte (a
+    separate uninterrupted second run cost CI another 2.5 to 3 minutes and checked nothing
+    this does not)."""
     cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(tmp_path), "--cores", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
