@@ -25,13 +25,14 @@ def make_data(x, y, group, n_fit=200):
     )
 
 
-@pytest.mark.parametrize("encoder", ["linear", "relu"])
-def test_stack_equals_one_model_at_a_time(encoder):
+@pytest.mark.parametrize("encoder, val_every", [("linear", 1), ("relu", 1), ("relu", 10)])
+def test_stack_equals_one_model_at_a_time(encoder, val_every):
     dims = (3, 2)
     x, y = toy_data(dims=dims)
     masks = torch.tensor([[1, 1], [1, 0], [0, 1]], dtype=torch.bool)
     group, init, order = [0, 1, 0], [11, 12, 13], [21, 22, 23]
-    cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=280, patience_steps=14)
+    cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=280, patience_steps=14 * val_every,
+                      val_every_steps=val_every)
     stacked = StackedLateFusion(ModelConfig(dims, 6, encoder, 1), masks, init)
     res = train_stack(stacked, make_data(x, y, group), cfg, order)
     trained = [row["models_trained"] for row in res.history]
@@ -151,6 +152,28 @@ def test_the_budget_is_in_steps_whatever_the_sample_size():
         res = train_stack(model, data, cfg, [1])
         assert res.steps_run == 50
         assert res.history[-1]["step"] == 50
+
+
+def test_validation_every_so_many_steps_at_epoch_ends():
+    """val_every_steps: validation after the first epoch that ends that many steps after the
+    last one, and when the budget ends. 10 rows at batch 32 (an epoch is one step) validate
+    at steps 7, 14, ..., 49 and 50; 200 rows (7 steps an epoch) at 14, 28, 42 and 50, every
+    other epoch; the default (1) after every epoch. The best step is always a validated one."""
+    x, y = toy_data(n_sets=1, n=300)
+    expected = {(10, 7): [7, 14, 21, 28, 35, 42, 49, 50], (200, 10): [14, 28, 42, 50],
+                (10, 1): list(range(1, 51)), (200, 1): [7, 14, 21, 28, 35, 42, 49, 50]}
+    for (n_fit, every), steps in expected.items():
+        data = StackData(x=x, y=y, group=torch.tensor([0]),
+                         train_idx=torch.arange(n_fit)[None], val_idx=torch.arange(250, 300)[None])
+        model = StackedLateFusion(ModelConfig((3, 2), 4, "relu", 1),
+                                  torch.ones(1, 2, dtype=torch.bool), [0])
+        cfg = TrainConfig(lr=0.01, batch_size=32, max_steps=50, patience_steps=50,
+                          val_every_steps=every)
+        res = train_stack(model, data, cfg, [1])
+        assert [row["step"] for row in res.history] == steps, (n_fit, every)
+        assert int(res.best_step[0]) in [0] + steps
+    with pytest.raises(ValueError, match="val_every_steps"):
+        TrainConfig(val_every_steps=0)
 
 
 def test_converged_flag_and_relative_min_delta():

@@ -15,9 +15,11 @@ Adam and SGD act element-wise, so the models stay independent. Each model has it
 generator for the minibatch order.
 
 Budget and early stopping, in optimiser steps (so a model sees as many steps whatever its
-sample size): after every epoch (and when the budget ends mid-epoch) the validation loss of
-every model (task loss of the method's predictions, standardised units for regression) is
-computed; it improves on the best one when it is lower by more than the relative
+sample size): after every epoch that ends at least ``val_every_steps`` steps after the last
+validation (and when the budget ends, mid-epoch or not) the validation loss of every model
+(task loss of the method's predictions, standardised units for regression) is computed (so a
+model of 20 rows, whose epoch is one step, validates every ``val_every_steps`` steps, not
+after every step, and one with long epochs after every epoch); it improves on the best one when it is lower by more than the relative
 ``min_delta`` (val < best (1 - min_delta)); model e keeps the parameters of its best
 validation and is done once ``patience_steps`` steps pass without improvement; training ends
 when all models are done or after ``max_steps`` steps (patience_steps >= max_steps: a fixed
@@ -75,11 +77,14 @@ class TrainConfig:
     optimizer: str = "adam"
     momentum: float = 0.9
     grad_probe_every: int = 0
+    val_every_steps: int = 1  # validate after the first epoch ending this many steps on
     log_every: float = 0.1  # a progress line each time this share of max_steps is passed
     blowup_factor: float = 1000.0  # val loss > this x its initial value: a finite blow-up
 
     def __post_init__(self) -> None:
         OPTIMIZERS.get(self.optimizer)  # unknown names fail, listing the known ones
+        if self.val_every_steps < 1:
+            raise ValueError(f"val_every_steps must be at least 1, got {self.val_every_steps}")
 
 
 def never_improved(best_step, steps_run):
@@ -207,7 +212,10 @@ def train_stack(
     epoch = 0
     while run.step < cfg.max_steps:
         epoch += 1
-        if not run.train_epoch(epoch) or run.end_epoch(epoch):
+        if not run.train_epoch(epoch):
+            break
+        due = run.step - run.validated_step >= cfg.val_every_steps or run.step >= cfg.max_steps
+        if due and run.end_epoch(epoch):
             break
     run.restore_best()
     return run.result(epoch)
@@ -240,6 +248,7 @@ class _StackRun:
         self.val_cache: list[tuple[Tensor, Tensor, Tensor]] | None = None
         self.best_val, _ = self.validate()
         self.initial_val = self.best_val.clone()  # the reference of a finite blow-up
+        self.validated_step = 0  # the step of the last validation
         n, dev = self.n_models, self.device
         self.best_epoch = torch.zeros(n, dtype=torch.long, device=dev)
         self.best_step = torch.zeros(n, dtype=torch.long, device=dev)
@@ -394,6 +403,7 @@ class _StackRun:
         """Validation, checkpoints and early stopping after an epoch; True when every model
         is done (the others leave the stack)."""
         val, val_acc = self.validate()
+        self.validated_step = self.step
         limit = self.cfg.blowup_factor * self.initial_val[self.active].abs()
         blown = ~torch.isfinite(val) | (val > limit)
         if bool(blown.any()):
