@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from dgl.train.heads import (
+    Moments,
     fit_linear_head,
+    float64_copy,
     head_mse,
     model_features,
     ols_expected_mse,
@@ -24,6 +26,35 @@ def test_linear_head_equals_normal_equations():
     exact = np.linalg.solve(design.T @ design, design.T @ y)
     assert np.allclose(np.append(beta, c), exact)
     assert head_mse(z, y, beta, c) == pytest.approx(np.mean((y - design @ exact) ** 2))
+
+
+def test_moments_by_chunks_equal_the_design_products():
+    """Moments added chunk by chunk (in blocks: z^T z, column sums, count) equal [z, 1]^T [z, 1]
+    and [z, 1]^T y of all rows at once, and their mse equals the mean squared residual."""
+    rng = np.random.default_rng(2)
+    z, y = rng.standard_normal((500, 4)), rng.standard_normal(500)
+    acc = Moments(4)
+    for start in (0, 120, 121, 400):
+        stop = {0: 120, 120: 121, 121: 400, 400: 500}[start]
+        acc.add(z[start:stop], y[start:stop])
+    design = np.hstack([z, np.ones((500, 1))])
+    assert np.allclose(acc.gram, design.T @ design) and np.allclose(acc.cross, design.T @ y)
+    assert acc.n == 500 and acc.yy == pytest.approx(float(y @ y))
+    coef = rng.standard_normal(5)
+    assert acc.mse(coef) == pytest.approx(float(np.mean((y - design @ coef) ** 2)))
+
+
+def test_float64_copy_converts_once():
+    """float64_copy returns a float64 stack unchanged (no copy) and copies any other, leaving
+    the original in float32; the features are the same either way."""
+    model = StackedLateFusion(ModelConfig((3, 2), 4, "relu", 1),
+                              torch.ones(2, 2, dtype=torch.bool), [1, 2])
+    model64 = float64_copy(model)
+    assert model64 is not model and model.head_weight.dtype == torch.float32
+    assert model64.head_weight.dtype == torch.float64 and float64_copy(model64) is model64
+    x = torch.randn(2, 30, 5)
+    for a, b in zip(model_features(model, x), model_features(model64, x)):
+        assert np.array_equal(a, b)
 
 
 def test_linear_head_on_duplicated_features_is_exact():

@@ -22,7 +22,8 @@ import torch
 
 from dgl.studies.common import metrics_frame, training_columns
 from dgl.studies.latent import EtaConfig, regression_head_risks
-from dgl.train.heads import fit_linear_head, head_mse, model_features, ols_expected_mse
+from dgl.train.heads import (fit_linear_head, float64_copy, head_mse, model_features,
+                             ols_expected_mse)
 from dgl.train.stack import TrainedStack, dataset_positions, map_rows, restore
 from synth.datasets import Datasets
 from synth.law import LinearGaussianLaw
@@ -31,7 +32,8 @@ from synth.subsets import format_subset, parse_subset
 
 def _features(model, e: int, x_e: torch.Tensor, parts: tuple[slice, ...]) -> list[np.ndarray]:
     """Model e's frozen features on its inputs ``x_e`` [n, D], on the rows of each of
-    ``parts`` (one model at a time, so no stack of every model's features is held)."""
+    ``parts`` (one model at a time, so no stack of every model's features is held);
+    ``model``: the stack in float64 (:func:`~dgl.train.heads.float64_copy`, made once)."""
     sub = copy.deepcopy(model)
     sub.keep_models_(torch.tensor([e]))
     return [model_features(sub, x_e[None, rows])[0] for rows in parts]
@@ -63,6 +65,7 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
     x = datasets.x[:, used]  # fit and test rows only (no validation), every dataset once
     pred = map_rows(model, x, group)[..., 0].double().numpy()
     fit, test = slice(0, splits.n_fit), slice(splits.n_fit, len(used))  # positions in ``used``
+    model64 = float64_copy(model)
     bayes_all = law.bayes_mse(tuple(range(law.n_modalities)))
     rows = []
     for e, spec in enumerate(stack.plan.specs):
@@ -73,7 +76,7 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
                "bayes_mse_subset": bayes, "bayes_mse_all": bayes_all}
         if not stack.diverged[e]:  # a diverged model: only what the law and the split say
             y_e = datasets.y[group[e]][used]
-            feats = _features(model, e, torch.as_tensor(x[group[e]], dtype=torch.float32),
+            feats = _features(model64, e, torch.as_tensor(x[group[e]], dtype=torch.float32),
                               (fit, test))
             beta, c = fit_linear_head(feats[0], y_e[fit])
             refit = head_mse(feats[1], y_e[test], beta, c)

@@ -37,7 +37,7 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
     Each encoder runs only for the models that use it, chunk by chunk, straight into the
     output arrays (no zero-padded blocks).
     """
-    model64 = copy.deepcopy(model).cpu().double()
+    model64 = float64_copy(model)
     masks = model.masks.cpu()
     h, n = model.config.width, x.shape[1]
     out = [np.empty((n, h * int(masks[e].sum()))) for e in range(model.n_models)]
@@ -54,6 +54,14 @@ def model_features(model: StackedLateFusion, x: Tensor, chunk: int = 8192) -> li
                 col = int(column[e, k])
                 out[e][start : start + chunk, col : col + h] = z[j]
     return out
+
+
+def float64_copy(model: StackedLateFusion) -> StackedLateFusion:
+    """The stack on the CPU in float64: ``model`` itself when it already is (so a caller that
+    reads features many times converts it once), else a copy."""
+    if model.head_weight.dtype == torch.float64 and model.head_weight.device.type == "cpu":
+        return model
+    return copy.deepcopy(model).cpu().double()
 
 
 @torch.no_grad()
@@ -169,9 +177,15 @@ class Moments:
         self.yy, self.n = 0.0, 0
 
     def add(self, z: np.ndarray, y: np.ndarray) -> None:
-        design = np.hstack([z, np.ones((z.shape[0], 1))])
-        self.gram += design.T @ design
-        self.cross += design.T @ y
+        """Add rows: [z, 1]^T [z, 1] by blocks (z^T z, the column sums z^T 1 and the count),
+        without a copy of z with a column of ones."""
+        p, sums = z.shape[1], z.sum(axis=0)
+        self.gram[:p, :p] += z.T @ z
+        self.gram[:p, p] += sums
+        self.gram[p, :p] += sums
+        self.gram[p, p] += z.shape[0]
+        self.cross[:p] += z.T @ y
+        self.cross[p] += y.sum()
         self.yy += float(y @ y)
         self.n += z.shape[0]
 
@@ -194,5 +208,6 @@ def select_ridge(fit: Moments, val: Moments, grid: tuple[float, ...]) -> tuple[n
     """The ridge head fitted on ``fit`` whose penalty in ``grid`` has the lowest mean squared
     error on the held-out ``val`` rows (ties: the smallest penalty); its coefficients and
     penalty."""
-    best = min(grid, key=lambda lam: (val.mse(ridge_coef(fit, lam)), lam))
-    return ridge_coef(fit, best), best
+    coefs = {lam: ridge_coef(fit, lam) for lam in grid}  # each solved once
+    best = min(grid, key=lambda lam: (val.mse(coefs[lam]), lam))
+    return coefs[best], best
