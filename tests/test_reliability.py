@@ -6,7 +6,9 @@ import json
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -161,11 +163,19 @@ def test_gpu_profile_gives_the_gpu_to_training_jobs_only(tmp_path: Path):
         assert ("gpu=1" in line) == (rule in train), (rule, line)
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    """A single-node SLURM on localhost (tests/slurm_cluster.py), or a skip saying why not."""
+@dataclass
+class SlurmRun:
+    """The SLURM test's Snakemake run, started in the background (see :func:`slurm_run`)."""
+
+    cluster: Any
+    directory: Path
+    log: Path
+    proc: subprocess.Popen
+
+
+def _slurm_missing() -> str | None:
+    """Why the SLURM test cannot run here, or None."""
     import importlib.util
-    import tempfile
 
     import slurm_cluster as cluster_mod
 
@@ -173,23 +183,36 @@ def slurm_cluster():
     if reason is None and importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         reason = ("snakemake-executor-plugin-slurm is not installed (pip install -c "
                   "constraints.txt -e '.[test]' installs it)")
+    return reason
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_run(request, tmp_path_factory):
+    """The small config's Huang study through --profile workflow/profiles/slurm on a
+    single-node SLURM on localhost (tests/slurm_cluster.py), started as this module starts:
+    the run spends most of its time waiting on the plugin's status polls (about 3 min alone,
+    a minute of it jobs), so it runs while this module's other runs use the CPU, and
+    :func:`test_slurm_profile_on_a_real_cluster` waits for it. Yields a :class:`SlurmRun`, or
+    the reason it could not start (that test then skips; the others run)."""
+    import tempfile
+
+    import slurm_cluster as cluster_mod
+
+    if not any(item.name == test_slurm_profile_on_a_real_cluster.__name__
+               for item in request.session.items):
+        yield "the SLURM test is not selected"
+        return
+    reason = _slurm_missing()
     if reason:
-        pytest.skip(reason)
+        yield reason
+        return
     root = Path(tempfile.mkdtemp(prefix="mmtheory-slurm-", dir="/tmp"))
     try:
         cluster = cluster_mod.start(root)
     except (RuntimeError, OSError, subprocess.SubprocessError) as err:
-        pytest.skip(f"the SLURM daemons could not run on this machine: {err}")
-    yield cluster
-    cluster_mod.stop(cluster)
-
-
-def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_cluster, tmp_path: Path):
-    """The small config's Huang study through --profile workflow/profiles/slurm (every job an
-    sbatch job: data, training, evaluation, tables and figure; training jobs on the gpu
-    partition with gres=gpu:1) gives the local run's tables. (One study: the whole small
-    config took 7 minutes of the CI budget through this cluster's status polling.)"""
-    run = tmp_path / "slurm_run"
+        yield f"the SLURM daemons could not run on this machine: {err}"
+        return
+    run = tmp_path_factory.mktemp("slurm") / "slurm_run"
     cmd = SNAKEMAKE + ["results/tables/huang_table4.md", "results/figures/huang_mse_vs_overlap.png",
                        "--configfile", str(SMALL), "--directory", str(run),
                        "--profile", str(ROOT / "workflow/profiles/slurm"),
@@ -197,21 +220,40 @@ def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_cluster, tmp_pat
                        # fast first status check (polling dominates small runs)
                        "--slurm-status-command", "squeue", "--slurm-no-account",
                        "--slurm-init-seconds-before-status-checks", "1", "--jobs", "8"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=slurm_cluster.env)
+    log = run.parent / "snakemake.log"  # a file, not a pipe: nobody reads it while it runs
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env=cluster.env)
     try:
-        out, _ = proc.communicate(timeout=1200)
+        yield SlurmRun(cluster, run, log, proc)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # Snakemake ignores SIGTERM while it waits on jobs
+            proc.wait(timeout=120)
+        cluster_mod.stop(cluster)
+
+
+def test_slurm_profile_on_a_real_cluster(small_run: Path, slurm_run):
+    """The small config's Huang study through the SLURM profile (every job an sbatch job:
+    data, training, evaluation, tables and figure; training jobs on the gpu partition with
+    gres=gpu:1) gives the local run's tables. (One study: the whole small config took 7
+    minutes of the CI budget through this cluster's status polling.)"""
+    if isinstance(slurm_run, str):
+        pytest.skip(slurm_run)
+    try:
+        slurm_run.proc.wait(timeout=1200)
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # Snakemake ignores SIGTERM while it waits on jobs
-        out, _ = proc.communicate(timeout=120)
-        pytest.fail("the SLURM run did not finish in 20 min:\n" + out[-3000:])
-    assert proc.returncode == 0, out[-4000:]
+        slurm_run.proc.send_signal(signal.SIGINT)
+        slurm_run.proc.wait(timeout=120)
+        pytest.fail("the SLURM run did not finish in 20 min:\n"
+                    + slurm_run.log.read_text()[-3000:])
+    assert slurm_run.proc.returncode == 0, slurm_run.log.read_text()[-4000:]
     jobs = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True,
-                          text=True, env=slurm_cluster.env).stdout.splitlines()
+                          text=True, env=slurm_run.cluster.env).stdout.splitlines()
     train = [j for j in jobs if "rule_train_" in j]  # the plugin's comment: rule_<name>_...
     assert train and all("Partition=gpu" in j and "gres:gpu:1" in j for j in train), train[:2]
     others = [j for j in jobs if "rule_train_" not in j and "Partition=cpu" in j]
     assert others and all("gres:gpu" not in j for j in others)
-    local, remote = tables(small_run), tables(run)
+    local, remote = tables(small_run), tables(slurm_run.directory)
     assert {f"results/tables/huang_table4{s}" for s in (".csv", ".md", "_runs.csv")} <= set(remote)
     assert [n for n in remote if local[n] != remote[n]] == []
