@@ -22,8 +22,13 @@ import torch
 
 from dgl.studies.common import metrics_frame, training_columns
 from dgl.studies.latent import EtaConfig, regression_head_risks
-from dgl.train.heads import (fit_linear_head, float64_copy, head_mse, model_features,
-                             ols_expected_mse)
+from dgl.train.heads import (
+    fit_linear_head,
+    float64_copy,
+    head_mse,
+    model_features,
+    ols_expected_mse,
+)
 from dgl.train.stack import TrainedStack, dataset_positions, map_rows, restore
 from synth.datasets import Datasets
 from synth.law import LinearGaussianLaw
