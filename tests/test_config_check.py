@@ -4,6 +4,7 @@ key and what is allowed (dgl.pipeline.config: schema, then cross-field checks)."
 import copy
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -274,7 +275,7 @@ def test_schema_names_come_from_the_registries():
 def test_schema_defaults_are_the_code_defaults():
     """What the schema says a missing key means is what the code does."""
     defs = yaml.safe_load(SCHEMA.read_text())["$defs"]
-    for key in ("optimizer", "momentum", "grad_probe_every"):
+    for key in ("optimizer", "momentum", "grad_probe_every", "val_every_steps"):
         assert defs["train"]["properties"][key]["default"] == getattr(TrainConfig(), key)
     assert defs["model"]["properties"]["fusion"]["default"] == \
         ModelConfig((1,), 1, "linear", 1).fusion
@@ -289,18 +290,36 @@ WORKFLOW_CASES = ["overlap above 1", "same subset written twice", "unknown key",
                   "empty work_dir", "dash in a regime name"]
 
 
+@pytest.fixture(scope="module")
+def workflow_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Snakemake run on the config of every case of WORKFLOW_CASES, two at a time: each run
+    is mostly a Python start and the workflow's imports (about 6 s of one core), and one at a
+    time they took 90 s of CI. Case -> (the finished process, its run directory)."""
+    jobs = []
+    for i, case in enumerate(WORKFLOW_CASES):
+        change = next(c[1] for c in CATALOGUE if c[0] == case)
+        cfg = copy.deepcopy(SMALL)
+        change(cfg)
+        folder = tmp_path_factory.mktemp(f"case{i}")
+        (folder / "bad.yaml").write_text(yaml.safe_dump(cfg))
+        jobs.append((folder / "bad.yaml", folder / "run"))
+
+    def run(job: tuple[Path, Path]) -> tuple[subprocess.CompletedProcess, Path]:
+        config, directory = job
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+             "--configfile", str(config), "--directory", str(directory), "--cores", "1"],
+            capture_output=True, text=True, timeout=120, check=False), directory
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(WORKFLOW_CASES, pool.map(run, jobs)))
+
+
 @pytest.mark.parametrize("case", WORKFLOW_CASES)
-def test_snakemake_stops_before_any_job(case, tmp_path):
+def test_snakemake_stops_before_any_job(case, workflow_runs):
     """Exit code 1, one line naming the key, no traceback, nothing written."""
-    change, key = next((c[1], c[2]) for c in CATALOGUE if c[0] == case)
-    cfg = copy.deepcopy(SMALL)
-    change(cfg)
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(cfg))
-    run = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--configfile", str(tmp_path / "bad.yaml"), "--directory", str(run), "--cores", "1"],
-        capture_output=True, text=True, timeout=120)
+    key = next(c[2] for c in CATALOGUE if c[0] == case)
+    proc, run = workflow_runs[case]
     assert proc.returncode == 1
     assert f"config key {key}" in proc.stderr
     assert 'File "' not in proc.stderr and "Traceback" not in proc.stderr  # one line, no trace
