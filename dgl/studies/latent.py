@@ -37,7 +37,6 @@ from dgl.studies.stats import t_halfwidth_rows
 from dgl.train.heads import (
     Moments,
     encoder_maps,
-    float64_copy,
     model_features,
     own_head,
     select_ridge,
@@ -191,7 +190,7 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
     groups = _groups(model, ok, None)
     if not groups:  # every model diverged: no fresh rows to draw
         return out
-    subs = [float64_copy(_submodel(model, members)) for members in groups]
+    subs = [_submodel(model, members).cpu().double() for members in groups]  # copies: in place
     moments = _fresh_moments(subs, [[group[e] for e in m] for m in groups], laws,
                              datasets.keys, cfg)
     for members, sub, acc in zip(groups, subs, moments):

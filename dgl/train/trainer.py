@@ -19,9 +19,10 @@ sample size): after every epoch that ends at least ``val_every_steps`` steps aft
 validation (and when the budget ends, mid-epoch or not) the validation loss of every model
 (task loss of the method's predictions, standardised units for regression) is computed (so a
 model of 20 rows, whose epoch is one step, validates every ``val_every_steps`` steps, not
-after every step, and one with long epochs after every epoch); it improves on the best one when it is lower by more than the relative
-``min_delta`` (val < best (1 - min_delta)); model e keeps the parameters of its best
-validation and is done once ``patience_steps`` steps pass without improvement; training ends
+after every step, and one with long epochs after every epoch); it improves on the best one
+when it is lower by more than the relative ``min_delta`` (val < best (1 - min_delta)); model
+e keeps the parameters of its best validation and is done once ``patience_steps`` steps pass
+without improvement; training ends
 when all models are done or after ``max_steps`` steps (patience_steps >= max_steps: a fixed
 budget with the best validation checkpoint). A model is *converged* only if its patience ran
 out before the cap: a model that reaches max_steps less than patience_steps after its best
