@@ -32,11 +32,12 @@ def _train(device: str, graph: bool, method: str, cfg: TrainConfig):
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}, res
 
 
-@pytest.mark.parametrize("method", ["joint", "dgl"])
-def test_captured_step_trains_as_the_eager_step_on_cuda(method, monkeypatch):
+@pytest.mark.parametrize(("method", "val_every_steps"), [("joint", 1), ("dgl", 1), ("joint", 10)])
+def test_captured_step_trains_as_the_eager_step_on_cuda(method, val_every_steps, monkeypatch):
     """Graphs are captured (one per batch shape, again after each shrink, none failing) and
     the captured run ends where the eager run on the same GPU does: the same stopping steps
-    and parameters equal to 1e-5, while models leave the stack mid-run."""
+    and parameters equal to 1e-5, while models leave the stack mid-run (also with validation
+    every 10 steps, i.e. after every third 4-step epoch)."""
     captured = []
     original = trainer._GraphStep._capture
 
@@ -45,7 +46,8 @@ def test_captured_step_trains_as_the_eager_step_on_cuda(method, monkeypatch):
         captured.append((self.models, shape, self.capture))
 
     monkeypatch.setattr(trainer._GraphStep, "_capture", spy)
-    cfg = TrainConfig(lr=0.01, batch_size=64, max_steps=300, patience_steps=40, min_delta=0.01)
+    cfg = TrainConfig(lr=0.01, batch_size=64, max_steps=300, patience_steps=40, min_delta=0.01,
+                      val_every_steps=val_every_steps)
     eager, r0 = _train("cuda", False, method, cfg)
     graphed, r1 = _train("cuda", True, method, cfg)  # (CPU: models stop at steps 136 to 300)
     assert captured and all(ok for *_, ok in captured)  # no capture fell back to eager

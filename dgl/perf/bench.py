@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dgl.train.cuda_graph import capture, on_side_stream
 from dgl.train.heap import give_back_freed_memory, reuse_freed_memory
 from dgl.train.models import ModelConfig, StackedLateFusion
 from dgl.train.optimizers import FusedAdam
@@ -148,15 +149,9 @@ def _seconds(work: Callable[[], None], device: str) -> float:
 def _captured(update: Callable[[], None], warmup: int = 3) -> Callable[[], None]:
     """``update`` captured in a CUDA graph after ``warmup`` eager calls on a side stream (as
     capture requires); the returned function replays it."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            update()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        update()
+    for _ in range(warmup):
+        on_side_stream(update)
+    graph, _ = capture(update)
     return graph.replay
 
 

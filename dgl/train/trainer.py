@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from dgl.train.cuda_graph import capture, on_side_stream
 from dgl.train.heap import reuse_freed_memory
 from dgl.train.losses import TASKS
 from dgl.train.methods import Method, make_method
@@ -549,19 +550,12 @@ class _GraphStep:
         self.run.opt.zero_grad()
         if not self.capture:
             return self.run.update(x, y)
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            loss = self.run.update(x, y)
-        torch.cuda.current_stream().wait_stream(side)
-        return loss
+        return on_side_stream(lambda: self.run.update(x, y))
 
     def _capture(self, shape: tuple, x: Tensor, y: Tensor) -> None:
-        graph = torch.cuda.CUDAGraph()
         self.run.opt.zero_grad()  # backward allocates the grads in the graph
         try:
-            with torch.cuda.graph(graph):
-                loss = self.run.update(x, y)
+            graph, loss = capture(lambda: self.run.update(x, y))
         except RuntimeError as err:
             log.warning("CUDA graph capture failed (%s); the step runs eagerly", err)
             self.capture = False
