@@ -74,3 +74,9 @@ def test_a_cell_runs_whole_and_compares_equal_to_itself(tmp_path):
     again, _ = run_cell(SMALL, "main", "control_f0.1", "cpu", tmp_path)
     assert compare_metrics(again, metrics)["same_best_step"] == 1.0
     assert again.equals(metrics)
+
+
+def test_a_metric_empty_in_every_row_is_left_out():
+    run = _metrics([0.9, 0.8], [1, 2]).with_columns(head_acc=pl.lit(None, dtype=pl.Float64))
+    out = compare_metrics(run, run)
+    assert "test_acc_mean_diff" in out and not any(k.startswith("head_acc") for k in out)

@@ -91,3 +91,17 @@ def test_one_output_branch_blocks_equal_models_alone(encoder):
         assert torch.equal(out_e, out[e : e + 1])
         for a, b in zip(torch.autograd.grad(out_e, alone, g[e : e + 1]), grads):
             assert torch.equal(a, b[e : e + 1])
+
+
+def test_submodel_is_a_copy_of_the_members_alone():
+    """A submodel holds the chosen models in the given order (masks too), gives their outputs
+    bit for bit, and leaves the stack it came from whole."""
+    masks = torch.tensor([[1, 1], [1, 0], [0, 1], [1, 1]], dtype=torch.bool)
+    model = StackedLateFusion(ModelConfig((3, 2), 6, "relu", 3), masks, [1, 2, 3, 4])
+    x = torch.randn(4, 7, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = model(x)
+        sub = model.submodel([3, 1])
+        assert sub.n_models == 2 and torch.equal(sub.masks, masks[[3, 1]])
+        assert torch.equal(sub(x[[3, 1]]), full[[3, 1]])
+        assert model.n_models == 4 and torch.equal(model(x), full)

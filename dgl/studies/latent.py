@@ -25,7 +25,6 @@ below 0 (for an exact head: the model's measured risk below the exact infimum be
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -190,7 +189,7 @@ def regression_head_risks(stack: TrainedStack, restored: RestoredStack,
     groups = _groups(model, ok, None)
     if not groups:  # every model diverged: no fresh rows to draw
         return out
-    subs = [_submodel(model, members).cpu().double() for members in groups]  # copies: in place
+    subs = [model.submodel(members).cpu().double() for members in groups]  # copies: in place
     moments = _fresh_moments(subs, [[group[e] for e in m] for m in groups], laws,
                              datasets.keys, cfg)
     for members, sub, acc in zip(groups, subs, moments):
@@ -255,7 +254,7 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
         return out
     fresh = fresh or FreshRows(laws, datasets.keys, cfg)
     for members in _groups(model, ok, modality):
-        sub = _submodel(model, members)
+        sub = model.submodel(members)
         data = _fresh_features(sub, fresh, [group[e] for e in members], modality)
         start = own_head(sub, modality) if plan.model.out_dim == 2 else None  # Newton's start
         probe, lams = select_probe(data["z_fit"], data["y_fit"], data["z_val"], data["y_val"],
@@ -325,13 +324,6 @@ def _groups(model, models: list[int], modality: int | None, size: int = 8) -> li
         same = [e for e in models if width[e] == w]
         out += [same[i : i + size] for i in range(0, len(same), size)]
     return out
-
-
-def _submodel(model, members: list[int]):
-    """A copy of the stack holding only the models ``members``."""
-    sub = copy.deepcopy(model)
-    sub.keep_models_(torch.tensor(members))
-    return sub
 
 
 def _fresh_features(model, fresh: FreshRows, group: list[int], modality: int | None

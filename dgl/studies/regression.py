@@ -14,8 +14,6 @@ For a frozen encoder g (the masked, concatenated features of a model's subset S)
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import polars as pl
 import torch
@@ -39,8 +37,7 @@ def _features(model, e: int, x_e: torch.Tensor, parts: tuple[slice, ...]) -> lis
     """Model e's frozen features on its inputs ``x_e`` [n, D], on the rows of each of
     ``parts`` (one model at a time, so no stack of every model's features is held);
     ``model``: the stack in float64 (:func:`~dgl.train.heads.float64_copy`, made once)."""
-    sub = copy.deepcopy(model)
-    sub.keep_models_(torch.tensor([e]))
+    sub = model.submodel([e])
     return [model_features(sub, x_e[None, rows])[0] for rows in parts]
 
 

@@ -22,7 +22,6 @@ Markdown table opens with the prediction it tests and whether it held.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Mapping
@@ -293,8 +292,7 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
                       np.arange(stack.plan.splits.n_total)[test]]
     n_fit = stack.plan.splits.n_fit
     for members in by_subset.values():  # features of the fit and test rows only
-        sub = copy.deepcopy(restored.model)
-        sub.keep_models_(torch.tensor(members))
+        sub = restored.model.submodel(members)
         z = stacked_features(sub, datasets.x, [group[e] for e in members], rows_used)
         classes = stack.plan.model.out_dim  # Newton (two classes) starts from the own head
         probe = fit_probe(z[:, :n_fit], yt[members][:, fit], classes,

@@ -27,6 +27,7 @@ initialised from its own seed exactly as a single ``nn.Linear`` stack would be (
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -293,6 +294,13 @@ class StackedLateFusion(nn.Module):
                                    for name, p in self.named_parameters()})
         self.masks = self.masks.index_select(0, keep)
         self._refresh_users()
+
+    def submodel(self, members: Sequence[int]) -> StackedLateFusion:
+        """A copy of the stack holding only the models ``members``, in that order (this stack
+        unchanged)."""
+        sub = copy.deepcopy(self)
+        sub.keep_models_(torch.tensor(list(members), device=self.masks.device))
+        return sub
 
     def load_stack_(self, state: dict[str, Tensor]) -> None:
         """Load a state dict whose model axis may differ from the current one (the inverse of
