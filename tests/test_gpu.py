@@ -89,3 +89,14 @@ def test_shape_limited_rate_bounds_the_captured_engine():
     engine = 8 * 200 * flops_per_model_step(size) / time_batched(size, 8, 200, device="cuda",
                                                                   graph=True, repeats=3)
     assert engine < limit
+
+
+def test_kernel_profile_accounts_for_the_captured_step():
+    """The profiled kernels of a step: some launched, their device time a positive part of
+    the captured step's wall time, the per-name table summing to the total."""
+    from dgl.perf.bench import BenchSize
+    from dgl.perf.kernels import step_kernels
+
+    result = step_kernels(BenchSize("small", 2, 64, 64, 128), 8, steps=10)
+    assert result.kernels >= 10 and 0 < result.kernel_us < 2 * result.captured_us
+    assert abs(sum(us for _, us, _ in result.by_name) - result.kernel_us) < 1e-6 * result.kernel_us
