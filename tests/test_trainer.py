@@ -243,6 +243,38 @@ def test_a_finite_blow_up_is_diverged():
     assert not bool(sane.diverged[0])
 
 
+def test_a_finished_run_frees_its_graph_step_without_garbage_collection(monkeypatch):
+    """The graph step (on CUDA: its captured graphs) dies when train_stack returns, by
+    reference counting alone: no reference cycle leaves it to a later garbage collection,
+    which could fall inside another stack's capture."""
+    import gc
+    import weakref
+
+    from dgl.train import trainer
+
+    made = []
+    init = trainer._GraphStep.__init__
+
+    def spy(self, run, *args, **kwargs):
+        init(self, run, *args, **kwargs)
+        made.append((weakref.ref(self), weakref.ref(run)))
+
+    monkeypatch.setattr(trainer._GraphStep, "__init__", spy)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 100, 5, generator=gen)
+    y = (x[..., 0] > 0).long()
+    masks = torch.ones(2, 2, dtype=torch.bool)
+    gc.disable()
+    try:
+        train_stack(StackedLateFusion(ModelConfig((3, 2), 6, "relu", 2), masks, [1, 2]),
+                    make_data(x, y, [0, 0], n_fit=80),
+                    TrainConfig(lr=0.01, batch_size=32, max_steps=20),
+                    [1, 2], task="classification", graph=True)
+        assert made and all(step() is None and run() is None for step, run in made)
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("method", ["joint", "dgl", "dgl_pid", "ume"])
 def test_the_buffered_graph_step_trains_exactly_as_the_eager_step(method):
     """The CUDA-graph path of the trainer (static input buffers, the loss kept on the device,

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -509,10 +510,14 @@ class _GraphStep:
     (:meth:`all_finite`), so a model whose loss turns NaN mid-epoch is dropped at the epoch's
     end (the models are independent: the others' updates are the same). With ``capture``
     off (the CPU) the same buffered step runs eagerly. A capture that fails (an operation
-    that syncs with the host) is logged and the run goes on eagerly."""
+    that syncs with the host) is logged and the run goes on eagerly. It holds its run
+    through a weak proxy: no reference cycle, so its graphs are destroyed as soon as the run
+    is dropped, never by a later garbage collection that could fall inside another stack's
+    capture (a destruction there is an operation capture forbids; on an H200 the capture of
+    a later test's stack failed so, after an earlier test in the same process)."""
 
     def __init__(self, run: _StackRun, capture: bool, warmup: int = 3) -> None:
-        self.run, self.capture, self.warmup = run, capture, warmup
+        self.run, self.capture, self.warmup = weakref.proxy(run), capture, warmup
         self.models = -1  # stack size the buffers and graphs were made for
         self.finite: Tensor | None = None  # [] bool: every loss since the last check finite
 
