@@ -28,11 +28,11 @@ import numpy as np
 import polars as pl
 import torch
 import yaml
-from scipy import stats
 
 from dgl.pipeline.io import load_datasets, load_stacks, save_datasets, save_stacks, write_csv
 from dgl.studies.huang2021 import Huang2021
 from dgl.studies.main import MainStudy
+from dgl.studies.stats import t_interval
 
 #: Studies whose cells evaluate from their own data and runs alone.
 STUDIES = {"huang2021": Huang2021, "main": MainStudy}
@@ -84,20 +84,12 @@ def compare_metrics(ours: pl.DataFrame, theirs: pl.DataFrame) -> dict[str, float
         ok = ~np.isnan(diff)
         if not ok.any():  # a metric this kind of cell leaves empty (head_acc in regression)
             continue
-        mean, half = _t_interval(diff[ok])
-        out |= {f"{name}_mean_diff": mean, f"{name}_ci95": half,
+        mean, low, high = t_interval(diff[ok])
+        out |= {f"{name}_mean_diff": mean, f"{name}_ci95": (high - low) / 2,
                 f"{name}_max_abs_diff": float(np.abs(diff[ok]).max(initial=0.0)),
                 f"{name}_max_abs_diff_same_step": float(
                     np.abs(diff[ok & same]).max(initial=0.0))}
     return out
-
-
-def _t_interval(values: np.ndarray) -> tuple[float, float]:
-    """Mean and the half-width of its 95 % t interval (nan with fewer than two values)."""
-    if len(values) < 2:
-        return float("nan"), float("nan")
-    sem = values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * sem)
 
 
 def main(argv: list[str] | None = None) -> None:
