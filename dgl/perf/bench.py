@@ -92,6 +92,24 @@ def time_naive(size: BenchSize, n_models: int, steps: int, encoder: str = "relu"
     return _seconds(runs, device)
 
 
+def stack_update(size: BenchSize, n_models: int, encoder: str = "relu", device: str = "cpu"
+                 ) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """The benchmark's training step of one stack of E models at ``size``: a function that
+    takes a minibatch (x [E, B, K d], y [E, B, 1]) and makes one step of the trainer's
+    optimiser (fused Adam) on its summed per-model MSE."""
+    masks = torch.ones(n_models, size.n_modalities, dtype=torch.bool)
+    config = ModelConfig((size.dim,) * size.n_modalities, size.width, encoder, 1)
+    model = StackedLateFusion(config, masks, list(range(n_models))).to(device)
+    opt = FusedAdam(model.parameters(), lr=1e-3)  # the trainer's optimiser
+
+    def update(x_b: torch.Tensor, y_b: torch.Tensor) -> None:
+        opt.zero_grad()
+        ((model(x_b) - y_b) ** 2).mean(dim=(1, 2)).sum().backward()
+        opt.step()
+
+    return update
+
+
 def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "relu",
                  device: str = "cpu", graph: bool = False, repeats: int = 1) -> float:
     """Seconds for ``steps`` Adam steps of one stack of E models (the least of ``repeats``
@@ -104,16 +122,7 @@ def time_batched(size: BenchSize, n_models: int, steps: int, encoder: str = "rel
     gen = torch.Generator().manual_seed(0)
     x, y = _batches(size, n_models, steps, gen)
     x, y = x.to(device), y.to(device)
-    masks = torch.ones(n_models, size.n_modalities, dtype=torch.bool)
-    config = ModelConfig((size.dim,) * size.n_modalities, size.width, encoder, 1)
-    model = StackedLateFusion(config, masks, list(range(n_models))).to(device)
-    opt = FusedAdam(model.parameters(), lr=1e-3)  # the trainer's optimiser
-
-    def update(x_b: torch.Tensor, y_b: torch.Tensor) -> None:
-        opt.zero_grad()
-        ((model(x_b) - y_b) ** 2).mean(dim=(1, 2)).sum().backward()
-        opt.step()
-
+    update = stack_update(size, n_models, encoder, device)
     static = (x[0].clone(), y[0].clone()) if graph else None  # the captured step's inputs
     replay = _captured(lambda: update(*static)) if static is not None else None
 

@@ -9,15 +9,12 @@ launches; the table of kernels by name then says which work.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from dgl.perf.bench import BenchSize, _batches, _captured
-from dgl.train.models import ModelConfig, StackedLateFusion
-from dgl.train.optimizers import FusedAdam
+from dgl.perf.bench import BenchSize, _batches, _captured, _seconds, stack_update
 
 
 @dataclass(frozen=True)
@@ -37,15 +34,10 @@ def step_kernels(size: BenchSize, n_models: int, steps: int = 50) -> StepKernels
     the same step captured in a graph, timed over 10 ``steps`` replays."""
     x, y = _batches(size, n_models, 8, torch.Generator().manual_seed(0))
     x_b, y_b = x[0].cuda(), y[0].cuda()
-    masks = torch.ones(n_models, size.n_modalities, dtype=torch.bool)
-    config = ModelConfig((size.dim,) * size.n_modalities, size.width, "relu", 1)
-    model = StackedLateFusion(config, masks, list(range(n_models))).cuda()
-    opt = FusedAdam(model.parameters(), lr=1e-3)
+    step = stack_update(size, n_models, device="cuda")
 
     def update() -> None:
-        opt.zero_grad()
-        ((model(x_b) - y_b) ** 2).mean(dim=(1, 2)).sum().backward()
-        opt.step()
+        step(x_b, y_b)
 
     for _ in range(5):
         update()
@@ -67,16 +59,16 @@ def step_kernels(size: BenchSize, n_models: int, steps: int = 50) -> StepKernels
 
 
 def _captured_us(update, replays: int) -> float:
-    """Microseconds per replay of ``update`` captured in a CUDA graph."""
+    """Microseconds per replay of ``update`` captured in a CUDA graph (after 10 replays)."""
     replay = _captured(update)
     for _ in range(10):
         replay()
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(replays):
-        replay()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - start) / replays * 1e6
+
+    def replay_all() -> None:
+        for _ in range(replays):
+            replay()
+
+    return _seconds(replay_all, "cuda") / replays * 1e6
 
 
 def main() -> None:
