@@ -69,10 +69,12 @@ def regression_metrics(stack: TrainedStack, datasets: Datasets, law: LinearGauss
     fit, test = slice(0, splits.n_fit), slice(splits.n_fit, len(used))  # positions in ``used``
     model64 = float64_copy(model)
     bayes_all = law.bayes_mse(tuple(range(law.n_modalities)))
+    subsets = {s.subset: parse_subset(s.subset, law.n_modalities) for s in stack.plan.specs}
+    exact = {name: (law.bayes_mse(sub), law.input_rank(sub)) for name, sub in subsets.items()}
     rows = []
     for e, spec in enumerate(stack.plan.specs):
-        subset = parse_subset(spec.subset, law.n_modalities)
-        bayes, p = law.bayes_mse(subset), law.input_rank(subset)
+        subset = subsets[spec.subset]
+        bayes, p = exact[spec.subset]  # r*(S) and rank Cov(x_S): once per subset
         row = {"seed": spec.seed, "subset": format_subset(subset), "n_modalities": len(subset),
                "encoder": stack.plan.model.encoder, **training_columns(stack, e),
                "bayes_mse_subset": bayes, "bayes_mse_all": bayes_all}
