@@ -100,3 +100,24 @@ def test_kernel_profile_accounts_for_the_captured_step():
     result = step_kernels(BenchSize("small", 2, 64, 64, 128), 8, steps=10)
     assert result.kernels >= 10 and 0 < result.kernel_us < 2 * result.captured_us
     assert abs(sum(us for _, us, _ in result.by_name) - result.kernel_us) < 1e-6 * result.kernel_us
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_probes_fitted_on_cuda_agree_with_the_cpu(n_classes):
+    """Probes fitted on the GPU (dgl.train.probes.run_on, as evaluation does with
+    eval_device: cuda) come back on the CPU and reach the CPU fit's optimum: the same penalties chosen and
+    held-out cross-entropies equal to 1e-5 nats (float32 row products summed in another
+    order; L-BFGS stops at max |gradient| 5e-5, Newton at its float32 noise floor)."""
+    from dgl.train.probes import probe_metrics, run_on, select_probe
+
+    gen = torch.Generator().manual_seed(4)
+    z = torch.randn(6, 3000, 8, generator=gen)
+    y = ((z[..., 0] + 0.7 * z[..., 1] + 0.5 * torch.randn(6, 3000, generator=gen) > 0).long()
+         + (n_classes == 3) * (z[..., 2] > 0.8).long())
+    args = (z[:, :2000], y[:, :2000], z[:, 2000:], y[:, 2000:], n_classes, (1e-4, 1e-2))
+    cpu, gpu = select_probe(*args), run_on("cuda", select_probe, *args)
+    assert all(t.device.type == "cpu" for t in (*gpu[0], gpu[1]))
+    assert torch.equal(cpu[1], gpu[1])
+    ce_cpu = probe_metrics(z[:, 2000:], y[:, 2000:], cpu[0])[1]
+    ce_gpu = probe_metrics(z[:, 2000:], y[:, 2000:], gpu[0])[1]
+    torch.testing.assert_close(ce_gpu, ce_cpu, rtol=0, atol=1e-5)

@@ -247,3 +247,29 @@ def test_own_head_start_is_the_models_logits():
                                    diff[..., 1] - diff[..., 0], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="two classes"):
         fit_probe(z, torch.zeros(3, 40, dtype=torch.long), 3, start=(v, c))
+
+
+def test_run_on_moves_tensors_there_and_results_back_to_the_cpu():
+    """run_on hands the fit its tensors (also inside tuples) on the device asked for and
+    returns its tensors (also inside tuples) on the CPU; non-tensors pass as they are; on the
+    CPU its probes are select_probe's own, bit for bit."""
+    from dgl.train.probes import run_on, select_probe
+
+    seen = []
+
+    def fit(a, pair, k, start=None):
+        seen.append((a.device, [t.device for t in pair], k, start))
+        return (a * 2, (pair[0] + 1,)), "done"
+
+    a = torch.ones(2)
+    (doubled, (plus,)), text = run_on("cpu", fit, a, (a, a), 3, start=None)
+    assert seen == [(torch.device("cpu"), [torch.device("cpu")] * 2, 3, None)]
+    assert text == "done" and doubled.device.type == plus.device.type == "cpu"
+    assert torch.equal(doubled, 2 * a) and torch.equal(plus, a + 1)
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(2, 300, 4, generator=gen)
+    y = (z[..., 0] + z[..., 1] > 0).long() + (z[..., 2] > 0.5).long()
+    args = (z[:, :200], y[:, :200], z[:, 200:], y[:, 200:], 3, (1e-4, 1e-2))
+    direct, moved = select_probe(*args), run_on("cpu", select_probe, *args)
+    assert all(torch.equal(p, q) for p, q in zip(direct[0], moved[0]))
+    assert torch.equal(direct[1], moved[1])

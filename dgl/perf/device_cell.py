@@ -4,7 +4,8 @@ beside a CPU run's.
 ``python -m dgl.perf.device_cell --study main --cell lazy_f1 --device cuda --out DIR`` draws
 the cell's data files, trains the cell on the device (its step captured in CUDA graphs on a
 GPU), evaluates it as the workflow's ``evaluate`` rule does (the stacks saved and loaded back
-through :mod:`dgl.pipeline.io`, as between the rules), and writes ``DIR/<cell>.csv`` (the
+through :mod:`dgl.pipeline.io`, as between the rules; its logistic probes fitted on
+``--eval-device``, default the CPU, as the config's ``eval_device``), and writes ``DIR/<cell>.csv`` (the
 cell's metrics, as ``work/<study>/metrics/<cell>.csv``) and ``DIR/<cell>.json`` (seconds of
 each phase). It is for a GPU box that lacks Snakemake; cells whose evaluation needs another
 job's output (the theory study's ground truth) are refused.
@@ -42,10 +43,11 @@ ROW_KEYS = ("tag", "overlap", "seed", "subset", "part")
 METRICS = ("test_acc", "test_ce", "head_acc", "head_ce", "test_mse_model", "eta")
 
 
-def run_cell(config: dict, study: str, cell_name: str, device: str, work: Path) -> tuple[
-        pl.DataFrame, dict[str, float]]:
-    """The metrics of one cell, drawn, trained on ``device`` and evaluated, with the seconds
-    of each phase (files go under ``work``)."""
+def run_cell(config: dict, study: str, cell_name: str, device: str, work: Path,
+             eval_device: str = "cpu") -> tuple[pl.DataFrame, dict[str, float]]:
+    """The metrics of one cell, drawn, trained on ``device`` and evaluated (its logistic
+    probes fitted on ``eval_device``), with the seconds of each phase (files go under
+    ``work``)."""
     if study not in STUDIES:
         raise ValueError(f"study {study!r}: one of {sorted(STUDIES)}")
     records = STUDIES[study].from_config(config[study])
@@ -62,7 +64,8 @@ def run_cell(config: dict, study: str, cell_name: str, device: str, work: Path) 
     if device == "cuda":
         torch.cuda.synchronize()
     seconds["train"], start = time.perf_counter() - start, time.perf_counter()
-    metrics = cell.evaluate(load_datasets(paths), load_stacks(work / "runs.pt"))
+    metrics = cell.evaluate(load_datasets(paths), load_stacks(work / "runs.pt"),
+                            device=eval_device)
     seconds["evaluate"] = time.perf_counter() - start
     return metrics, seconds
 
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--study", default="main")
     parser.add_argument("--cell", default="lazy_f1")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--eval-device", default="cpu", help="where the probes are fitted")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--out", help="folder for <cell>.csv and <cell>.json")
     parser.add_argument("--compare", nargs=2, metavar=("OURS", "THEIRS"),
@@ -113,11 +117,13 @@ def main(argv: list[str] | None = None) -> None:
     with open(args.config) as handle:
         config = yaml.safe_load(handle)
     with tempfile.TemporaryDirectory() as work:
-        metrics, seconds = run_cell(config, args.study, args.cell, args.device, Path(work))
+        metrics, seconds = run_cell(config, args.study, args.cell, args.device, Path(work),
+                                    args.eval_device)
     out = Path(args.out)
     write_csv(metrics, out / f"{args.cell}.csv")
     (out / f"{args.cell}.json").write_text(json.dumps(
-        {"device": args.device, "threads": torch.get_num_threads(), **seconds}))
+        {"device": args.device, "eval_device": args.eval_device,
+         "threads": torch.get_num_threads(), **seconds}))
     print(json.dumps(seconds))
 
 

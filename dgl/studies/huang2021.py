@@ -94,9 +94,11 @@ class Huang2021Cell(Cell):
     def train(self, datasets: Datasets, device: str) -> list[TrainedStack]:
         return [train_plan(self.plan(), datasets, device)]
 
-    def evaluate(self, datasets: Datasets, stacks: list[TrainedStack]) -> pl.DataFrame:
+    def evaluate(self, datasets: Datasets, stacks: list[TrainedStack], *,
+                 device: str | None = None) -> pl.DataFrame:
         """Per-model metrics (:func:`dgl.studies.regression.regression_metrics`), with the
-        cell's overlap and the training device."""
+        cell's overlap and the training device. ``device`` is accepted as every study's
+        evaluation takes it; regression heads are closed forms in numpy float64, on the CPU."""
         law = self.study.law.build(overlap=self.overlap)
         return pl.concat([regression_metrics(s, datasets, law, self.study.eta).with_columns(
             pl.lit(self.overlap).alias("overlap"), pl.lit(s.device).alias("device"))

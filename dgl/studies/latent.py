@@ -42,7 +42,7 @@ from dgl.train.heads import (
     stacked_features,
 )
 from dgl.train.losses import accuracy_per_model, ce_per_model, ce_rows
-from dgl.train.probes import probe_logits, probe_metrics, select_probe
+from dgl.train.probes import probe_logits, probe_metrics, run_on, select_probe
 from dgl.train.stack import RestoredStack, TrainedStack, dataset_positions, map_rows
 from synth.datasets import Datasets
 from synth.information import classification_information
@@ -228,13 +228,16 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
                               laws: Mapping[float, Any], datasets: Datasets, cfg: EtaConfig,
                               modality: int | None = None, method: str = "auto",
                               only: Collection[int] | None = None,
-                              fresh: FreshRows | None = None) -> list[HeadRisk | None]:
+                              fresh: FreshRows | None = None,
+                              device: torch.device | str | None = None
+                              ) -> list[HeadRisk | None]:
     """inf_h r(h o g) (cross-entropy, nats) of every model of a classification stack whose
     encoder is g: the model's features on all its modalities, or on ``modality`` alone (a
     per-modality probe, for the models that see it); None for the others and for models not
     in ``only`` (default: all). ``method`` as for :func:`regression_head_risks` (exact needs
     every law to share one class covariance). ``fresh``: the fresh rows, to share them
-    between calls (default: drawn for this call)."""
+    between calls (default: drawn for this call). ``device``: where the probes are fitted
+    (:func:`~dgl.train.probes.run_on`; default: the CPU, with the features)."""
     model, plan = restored.model, stack.plan
     group = dataset_positions(plan, datasets)
     test = plan.splits.test_rows()
@@ -257,8 +260,8 @@ def classification_head_risks(stack: TrainedStack, restored: RestoredStack,
         sub = model.submodel(members)
         data = _fresh_features(sub, fresh, [group[e] for e in members], modality)
         start = own_head(sub, modality) if plan.model.out_dim == 2 else None  # Newton's start
-        probe, lams = select_probe(data["z_fit"], data["y_fit"], data["z_val"], data["y_val"],
-                                   plan.model.out_dim, cfg.l2, start)
+        probe, lams = run_on(device, select_probe, data["z_fit"], data["y_fit"],
+                             data["z_val"], data["y_val"], plan.model.out_dim, cfg.l2, start)
         probe_val = probe_metrics(data["z_val"], data["y_val"], probe)[1]
         own_val = ce_per_model(data["own_val"], data["y_val"], torch.float64)
         x_members = torch.as_tensor(x_sets[[group[e] for e in members]])

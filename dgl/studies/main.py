@@ -223,11 +223,13 @@ class MainCell(Cell):
                      self.fraction, len(stack.plan.specs), stack.steps_run, stack.train_seconds)
         return stacks
 
-    def evaluate(self, datasets: Datasets, stacks: list[TrainedStack]) -> pl.DataFrame:
+    def evaluate(self, datasets: Datasets, stacks: list[TrainedStack], *,
+                 device: torch.device | str | None = None) -> pl.DataFrame:
         """One row per (model, part): part 0 is the model's fused latent (every modality it
         sees), part k its modality k's encoder; for every variant point, the fused metrics,
         whether the point was chosen, and for the chosen models and the random encoders the
-        best head on each part (see the module docstring)."""
+        best head on each part (see the module docstring), its probes fitted on ``device``
+        (default: the CPU)."""
         data = datasets.rows(self.rows()[0])
         fused = {stack.plan.tag: fused_metrics(stack, data) for stack in stacks}
         chosen = choose_points(stacks, fused)
@@ -236,12 +238,12 @@ class MainCell(Cell):
         for stack in stacks:
             keep = {e for e, s in enumerate(stack.plan.specs)
                     if (stack.plan.tag, s.overlap) in chosen}
-            frames.append(part_metrics(stack, data, fresh, fused[stack.plan.tag], keep))
+            frames.append(part_metrics(stack, data, fresh, fused[stack.plan.tag], keep, device))
             log.info("evaluated %s (%d chosen models probed)", stack.plan.tag, len(keep))
         if self.holds_random():
             random = random_stack(next(s for s in stacks if s.plan.method == "joint"))
             frames.append(part_metrics(random, data, fresh, fused_metrics(random, data),
-                                       set(range(len(random.plan.specs)))))
+                                       set(range(len(random.plan.specs))), device))
         return pl.concat(frames, how="diagonal_relaxed").with_columns(
             pl.lit(self.regime).alias("regime"), pl.lit(self.fraction).alias("fraction"),
             pl.lit(self.rows()[1].n_train).alias("n_train"))
@@ -315,10 +317,12 @@ def model_parts(mask: torch.Tensor) -> list[int]:
 
 
 def part_metrics(stack: TrainedStack, data: Datasets, fresh: FreshRows,
-                 fused: Mapping[str, np.ndarray], probe: set[int]) -> pl.DataFrame:
+                 fused: Mapping[str, np.ndarray], probe: set[int],
+                 device: torch.device | str | None = None) -> pl.DataFrame:
     """Rows of :data:`COLUMNS` for every model of a stack and every part it has (0: the fused
     latent, not for single-modality models; k: modality k's encoder); the best-head columns
-    (fitted on ``fresh``'s rows of the laws it holds) for the models in ``probe`` only."""
+    (fitted on ``fresh``'s rows of the laws it holds, on ``device``) for the models in
+    ``probe`` only."""
     restored, plan = restore(stack), stack.plan
     masks = restored.model.masks
     heads: dict[int, list[HeadRisk | None]] = {}
@@ -327,7 +331,8 @@ def part_metrics(stack: TrainedStack, data: Datasets, fresh: FreshRows,
         users = [e for e in probe if (part == 0 and int(masks[e].sum()) > 1)
                  or (part > 0 and bool(masks[e, part - 1]))]
         heads[part] = (classification_head_risks(stack, restored, fresh.laws, data, fresh.cfg,
-                                                 modality=modality, only=users, fresh=fresh)
+                                                 modality=modality, only=users, fresh=fresh,
+                                                 device=device)
                        if users
                        else [None] * len(plan.specs))
     rows = [_row(stack, e, part, e in probe, fused, heads[part][e])

@@ -54,7 +54,7 @@ from dgl.studies.stats import t_interval, t_quantile
 from dgl.train.heads import own_head, stacked_features
 from dgl.train.losses import accuracy_per_model, ce_per_model
 from dgl.train.models import ModelConfig
-from dgl.train.probes import fit_probe, probe_metrics
+from dgl.train.probes import fit_probe, probe_metrics, run_on
 from dgl.train.stack import CellSpec, StackPlan, TrainedStack, restore, stack_logits, train_plan
 from dgl.train.trainer import TrainConfig
 from synth.datasets import Datasets, DatasetSpec, Splits
@@ -200,14 +200,17 @@ class TheoryCell(Cell):
         return stacks
 
     def evaluate(self, datasets: Datasets, stacks: list[TrainedStack],
-                 truth: pl.DataFrame | None = None) -> pl.DataFrame:
+                 truth: pl.DataFrame | None = None, *,
+                 device: torch.device | str | None = None) -> pl.DataFrame:
         """Per-model metrics of every fraction (:func:`fraction_metrics`) with the cell's
-        keys; ``truth``: the exact Bayes values of every subset (classification)."""
+        keys; ``truth``: the exact Bayes values of every subset (classification);
+        ``device``: where the logistic probes are fitted (default: the CPU)."""
         frames, law = [], self.law()
         fresh = FreshRows({self.overlap: law}, datasets.keys, self.study.eta)  # every fraction's
         for stack in stacks:
             rows, splits = self.study.fraction_rows(stack.plan.fraction)
-            m = fraction_metrics(stack, datasets.rows(rows), law, self.study.eta, truth, fresh)
+            m = fraction_metrics(stack, datasets.rows(rows), law, self.study.eta, truth, fresh,
+                                 device)
             params = {s: n_parameters(stack.plan.model, s) for s in m["subset"].unique()}
             frames.append(m.with_columns(
                 pl.lit(self.task).alias("task"), pl.lit(self.kind).alias("kind"),
@@ -246,12 +249,14 @@ THEORY_COLUMNS = ("seed", "subset", "n_modalities", "status", "converged", "mode
 
 
 def fraction_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfig,
-                     truth: pl.DataFrame | None = None, fresh: FreshRows | None = None
-                     ) -> pl.DataFrame:
+                     truth: pl.DataFrame | None = None, fresh: FreshRows | None = None,
+                     device: torch.device | str | None = None) -> pl.DataFrame:
     """Per model: risk of the trained model on the fresh rows (MSE or CE; accuracy too for
     classification), eta = inf_h r(h o g) - r*([K]) (:mod:`dgl.studies.latent`), the head
     refit on the training rows, and the exact Bayes values. ``fresh``: the fresh rows of a
-    classification head, shared between calls (default: drawn for this call)."""
+    classification head, shared between calls (default: drawn for this call); ``device``:
+    where a classification stack's logistic probes are fitted (regression heads are closed
+    forms in numpy float64, on the CPU)."""
     if stack.plan.task == "regression":
         m = regression_metrics(stack, datasets, law, eta)
         return m.select(
@@ -264,11 +269,12 @@ def fraction_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfi
             *[pl.lit(None, dtype=pl.Float64).alias(c) for c in
               ("model_acc", "head_acc", "bayes_acc_subset", "bayes_acc_all")],
             "best_step", "steps_run")
-    return _classification_metrics(stack, datasets, law, eta, truth, fresh)
+    return _classification_metrics(stack, datasets, law, eta, truth, fresh, device)
 
 
 def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: EtaConfig,
-                            truth: pl.DataFrame, fresh: FreshRows | None) -> pl.DataFrame:
+                            truth: pl.DataFrame, fresh: FreshRows | None,
+                            device: torch.device | str | None = None) -> pl.DataFrame:
     """The classification half of :func:`fraction_metrics`; the training-row refit is a
     logistic probe per subset, one stack of probes over the seeds that trained."""
     restored = restore(stack)
@@ -278,7 +284,7 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
     ce, acc = ce_per_model(logits, yt[:, test]), accuracy_per_model(logits, yt[:, test])
     del logits
     heads = classification_head_risks(stack, restored, {s.overlap: law for s in stack.plan.specs},
-                                      datasets, eta, fresh=fresh)
+                                      datasets, eta, fresh=fresh, device=device)
     bayes = _bayes_by_subset(truth, law.n_modalities)
     rows, by_subset = [], {}
     for e, s in enumerate(stack.plan.specs):
@@ -295,8 +301,8 @@ def _classification_metrics(stack: TrainedStack, datasets: Datasets, law, eta: E
         sub = restored.model.submodel(members)
         z = stacked_features(sub, datasets.x, [group[e] for e in members], rows_used)
         classes = stack.plan.model.out_dim  # Newton (two classes) starts from the own head
-        probe = fit_probe(z[:, :n_fit], yt[members][:, fit], classes,
-                          start=own_head(sub) if classes == 2 else None)
+        probe = run_on(device, fit_probe, z[:, :n_fit], yt[members][:, fit], classes,
+                       start=own_head(sub) if classes == 2 else None)
         _, p_ce = probe_metrics(z[:, n_fit:], yt[members][:, test], probe)
         for j, e in enumerate(members):
             rows[e].update(refit_risk_train=float(p_ce[j]),

@@ -14,10 +14,33 @@ quality eta (Huang et al. 2021); likewise for accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from dgl.train.losses import accuracy_per_model, ce_per_model
+
+
+def run_on(device: torch.device | str | None, fit: Callable[..., Any], *args: Any,
+           **kwargs: Any) -> Any:
+    """``fit(*args, **kwargs)`` (a probe fit: :func:`fit_probe`, :func:`select_probe`) computed
+    on ``device``: its tensor arguments (also inside tuples) moved there, its tensor results
+    (also inside tuples) brought back to the CPU, where evaluation reads them; ``None``: on
+    the arguments' own device. Every tensor the fits create follows their inputs' device."""
+    if device is None:
+        return fit(*args, **kwargs)
+    out = fit(*_moved(args, device), **{k: _moved(v, device) for k, v in kwargs.items()})
+    return _moved(out, "cpu")
+
+
+def _moved(obj: Any, device: torch.device | str) -> Any:
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, tuple):
+        return tuple(_moved(o, device) for o in obj)
+    return obj
 
 
 def _standardise(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -64,8 +87,7 @@ def fit_probe(z: Tensor, y: Tensor, n_classes: int, l2: float = 1e-4, max_iter: 
     mu, sd = _standardise(z)
     e, _, h = z.shape
     objective = _Multinomial(((z - mu) / sd).float(), y, n_classes, l2)
-    theta = batched_lbfgs(objective, torch.zeros(e, (h + 1) * n_classes, dtype=torch.float64),
-                          tol, max_iter)
+    theta = batched_lbfgs(objective, z.new_zeros(e, (h + 1) * n_classes), tol, max_iter)
     v = theta[:, : h * n_classes].reshape(e, h, n_classes)
     c = theta[:, h * n_classes :].reshape(e, 1, n_classes)
     return v, c, mu, sd
@@ -100,7 +122,7 @@ class _Multinomial:
 
     def __init__(self, zs: Tensor, y: Tensor, n_classes: int, l2: float) -> None:
         self.full = (zs, zs.transpose(1, 2).contiguous(), y[:, None, :])
-        self.models = torch.arange(zs.shape[0])
+        self.models = torch.arange(zs.shape[0], device=zs.device)
         self.rows, self.classes, self.l2 = self.full, n_classes, l2
 
     def select(self, models: Tensor) -> None:
@@ -119,7 +141,7 @@ class _Multinomial:
         expo = logits.sub_(top).exp_()  # in place: no temporaries of the logits' size
         total = expo.sum(dim=1, keepdim=True)
         ce = torch.log(total).add_(top).sub_(picked).sum(dim=(1, 2), dtype=torch.float64) / n
-        resid = expo.div_(total).scatter_add_(1, label, torch.full((e, 1, n), -1.0))
+        resid = expo.div_(total).scatter_add_(1, label, zs.new_full((e, 1, n), -1.0))
         grad_v = torch.bmm(resid, zs).transpose(1, 2).double() / n + self.l2 * v
         grad_c = resid.sum(dim=2, dtype=torch.float64) / n
         value = ce + 0.5 * self.l2 * (v**2).sum(dim=(1, 2))
@@ -140,7 +162,7 @@ def batched_lbfgs(objective, theta: Tensor, tol: float, max_iter: int, history: 
     e, size = theta.shape
     s_hist = theta.new_zeros(e, 0, size)
     y_hist = theta.new_zeros(e, 0, size)
-    stuck = torch.zeros(e, dtype=torch.bool)
+    stuck = torch.zeros(e, dtype=torch.bool, device=theta.device)
     for _ in range(max_iter):
         active = ((grad.abs().amax(dim=1) > tol) & ~stuck).nonzero().squeeze(1)
         if not len(active):
@@ -277,15 +299,14 @@ def fit_binary_probe(z: Tensor, y: Tensor, l2: float = 1e-4, start: Tensor | Non
     e, _, h = z.shape
     mu, sd, x = design if design is not None else binary_design(z)
     t = y.to(x.dtype)
-    reg = torch.full((h + 1,), float(l2), dtype=torch.float64)
+    reg = torch.full((h + 1,), float(l2), dtype=torch.float64, device=x.device)
     reg[-1] = 0.0
-    w = torch.zeros(e, h + 1, dtype=torch.float64)
+    w = reg.new_zeros(e, h + 1)
     if start is not None:  # per model, the start where its objective is below zero's
         lower = _binary_objective(x, t, reg, start) < _binary_objective(x, t, reg, w)
         w = torch.where(lower[:, None], start, w)
     w = _newton(x, t, reg, w, max_iter, tol)
-    v = torch.zeros(e, h, 2, dtype=torch.float64)
-    c = torch.zeros(e, 1, 2, dtype=torch.float64)
+    v, c = reg.new_zeros(e, h, 2), reg.new_zeros(e, 1, 2)
     v[:, :, 1], c[:, 0, 1] = w[:, :h], w[:, h]
     return (v, c, mu.double(), sd.double()), w
 
@@ -345,7 +366,7 @@ def _newton_terms(x: Tensor, t: Tensor, w: Tensor, rows: int = 1024
     x_t = x.transpose(1, 2)
     w_row = w.to(x.dtype)[:, None, :]
     grad, gram = x.new_zeros(e, 1, h), x.new_zeros(e, h, h)
-    loss = torch.zeros(e, dtype=torch.float64)
+    loss = torch.zeros(e, dtype=torch.float64, device=x.device)
     for start in range(0, x.shape[1], rows):
         block = slice(start, start + rows)
         logit = torch.bmm(w_row, x_t[:, :, block])  # [E, 1, rows]
@@ -394,4 +415,4 @@ def select_probe(z_fit: Tensor, y_fit: Tensor, z_val: Tensor, y_val: Tensor, n_c
     choice = val_ce.argmin(dim=0)  # first minimum: the smallest penalty among ties (grid sorted)
     picked = tuple(torch.stack([fits[int(c)][i][e] for e, c in enumerate(choice)])
                    for i in range(4))
-    return picked, torch.tensor(grid, dtype=torch.float64)[choice]
+    return picked, torch.tensor(grid, dtype=torch.float64)[choice.cpu()]

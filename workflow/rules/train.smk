@@ -46,10 +46,12 @@ rule evaluate:
     params:
         job=lambda w: CELLS[w.study][w.cell],
         fingerprint=lambda w: repr(CELLS[w.study][w.cell]),
+        device=config["eval_device"],
     threads: config["train_threads"]
     priority: 1  # a cell's evaluation before another cell's training: it finishes the chain
     resources:
         mem_mb=lambda w: EVALUATE_MEM_MB[w.study],
+        gpu=int(config["eval_device"] != "cpu"),  # probes on the GPU: in turn with training
     conda:
         "../envs/mmtheory.yaml"
     log:

@@ -5,6 +5,7 @@ import torch
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import load_datasets, load_stacks, read_intermediate, write_intermediate
 from dgl.pipeline.logs import configure
+from dgl.train.trainer import resolve_device
 from dgl.train.heap import reuse_freed_memory
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
@@ -12,5 +13,7 @@ configure(sm.log[0])
 reuse_freed_memory()  # freed arrays reused, not faulted in again (dgl.train.heap)
 torch.set_num_threads(sm.threads)
 extra = [read_intermediate(p) for p in sm.input.extra]  # the study's other tables (see the rule)
-metrics = sm.params.job.evaluate(load_datasets(sm.input.data), load_stacks(sm.input.runs), *extra)
+device = resolve_device(sm.params.device)  # where the logistic probes are fitted
+metrics = sm.params.job.evaluate(load_datasets(sm.input.data), load_stacks(sm.input.runs), *extra,
+                                 device=device)
 write_intermediate(metrics, sm.output[0])
