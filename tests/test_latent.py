@@ -154,3 +154,14 @@ def test_t_interval_is_scipys():
     ref = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
     assert (lo, hi) == pytest.approx(ref) and mean == pytest.approx(np.mean(values))
     assert np.isnan(t_interval([1.0])[1])
+
+
+def test_probe_groups_are_larger_on_cuda():
+    """Probes are fitted 8 models at a time on the CPU (None: the CPU) and 64 on CUDA; an
+    unknown device type fails loudly."""
+    from dgl.studies.latent import probe_group_size
+
+    assert probe_group_size(None) == probe_group_size("cpu") == 8
+    assert probe_group_size("cuda") == probe_group_size(torch.device("cuda", 0)) == 64
+    with pytest.raises(ValueError, match="known: \\['cpu', 'cuda'\\]"):
+        probe_group_size("meta")
