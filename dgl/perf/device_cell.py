@@ -5,10 +5,10 @@ beside a CPU run's.
 the cell's data files, trains the cell on the device (its step captured in CUDA graphs on a
 GPU), evaluates it as the workflow's ``evaluate`` rule does (the stacks saved and loaded back
 through :mod:`dgl.pipeline.io`, as between the rules; its logistic probes fitted on
-``--eval-device``, default the CPU, as the config's ``eval_device``), and writes ``DIR/<cell>.csv`` (the
-cell's metrics, as ``work/<study>/metrics/<cell>.csv``) and ``DIR/<cell>.json`` (seconds of
-each phase). It is for a GPU box that lacks Snakemake; cells whose evaluation needs another
-job's output (the theory study's ground truth) are refused.
+``--eval-device``, default the CPU, as the config's ``eval_device``), and writes
+``DIR/<cell>.csv`` (the cell's metrics, as ``work/<study>/metrics/<cell>.csv``) and
+``DIR/<cell>.json`` (seconds of each phase). It is for a GPU box that lacks Snakemake; cells
+whose evaluation needs another job's output (the theory study's ground truth) are refused.
 
 ``python -m dgl.perf.device_cell --compare A.csv B.csv`` prints :func:`compare_metrics` of
 two runs of one cell, e.g. a CUDA run and the CPU run of the default study: the checkpoint a

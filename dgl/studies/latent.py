@@ -322,7 +322,8 @@ def _exact_ce(model, e: int, law, cfg: EtaConfig, modality: int | None,
 #: H200 box (16 CPU threads; main lazy f = 1, 600 probes) the probe fits took 8.3 s on the
 #: CPU and 9.0 s on CUDA in groups of 8, 5.9 and 4.0 s in groups of 64: on CUDA a group's
 #: L-BFGS iteration costs its launches and syncs whatever the models it holds. On 2 CPU cores
-#: at one thread groups of 32 were slower than 8 (46 against 41 s for that cell's evaluation).
+#: at one thread groups of 64 took as long as groups of 8 (45 to 50 s for that cell's
+#: evaluation either way), so the CPU keeps the smaller groups' memory.
 PROBE_GROUP_SIZE = {"cpu": 8, "cuda": 64}
 
 
