@@ -105,3 +105,7 @@ def test_submodel_is_a_copy_of_the_members_alone():
         assert sub.n_models == 2 and torch.equal(sub.masks, masks[[3, 1]])
         assert torch.equal(sub(x[[3, 1]]), full[[3, 1]])
         assert model.n_models == 4 and torch.equal(model(x), full)
+    for (name, p), q in zip(model.named_parameters(), sub.parameters()):  # own storage
+        assert q.shape[0] == 2 and q.data_ptr() != p.data_ptr(), name
+    assert torch.equal(sub.users_0, torch.tensor([0, 1]))
+    assert torch.equal(sub.users_1, torch.tensor([0]))

@@ -297,9 +297,15 @@ class StackedLateFusion(nn.Module):
 
     def submodel(self, members: Sequence[int]) -> StackedLateFusion:
         """A copy of the stack holding only the models ``members``, in that order (this stack
-        unchanged)."""
-        sub = copy.deepcopy(self)
-        sub.keep_models_(torch.tensor(list(members), device=self.masks.device))
+        unchanged). Only the members' parameters are copied (each parameter's kept rows are
+        handed to the deep copy), so taking one model at a time from an E-model stack costs
+        E models' copies in all, not E^2."""
+        keep = torch.tensor(list(members), device=self.masks.device)
+        kept = {id(p): nn.Parameter(p.detach().index_select(0, keep), p.requires_grad)
+                for p in self.parameters()}
+        sub = copy.deepcopy(self, kept)
+        sub.masks = self.masks.index_select(0, keep)
+        sub._refresh_users()
         return sub
 
     def load_stack_(self, state: dict[str, Tensor]) -> None:
