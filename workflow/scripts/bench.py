@@ -9,11 +9,11 @@ import torch
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.perf.bench import BenchSize, bench_markdown, run_benchmark
 from dgl.pipeline.io import write_csv, write_text
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.train.trainer import resolve_device
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 torch.set_num_threads(sm.threads)
 device = str(resolve_device(sm.params.device))
 sizes = [BenchSize(**s) for s in sm.params.sizes]

@@ -2,12 +2,12 @@
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import write_intermediate
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.train.heap import reuse_freed_memory
 from synth.ground_truth import truth_job_frames
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 reuse_freed_memory()  # freed arrays reused, not faulted in again (dgl.train.heap)
 subsets, pid = truth_job_frames(sm.params.job)
 write_intermediate(subsets, sm.output.subsets)

@@ -4,12 +4,12 @@ import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import load_datasets, load_stacks, read_intermediate, write_intermediate
-from dgl.pipeline.logs import configure
-from dgl.train.trainer import resolve_device
+from dgl.pipeline.job import start_job
 from dgl.train.heap import reuse_freed_memory
+from dgl.train.trainer import resolve_device
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 reuse_freed_memory()  # freed arrays reused, not faulted in again (dgl.train.heap)
 torch.set_num_threads(sm.threads)
 extra = [read_intermediate(p) for p in sm.input.extra]  # the study's other tables (see the rule)

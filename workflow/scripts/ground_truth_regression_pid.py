@@ -2,8 +2,8 @@
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import write_csv
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 write_csv(sm.params.study.regression_pid(), sm.output[0], digits=6)

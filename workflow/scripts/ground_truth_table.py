@@ -4,11 +4,11 @@ import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import read_intermediate, read_table, write_csv, write_text
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.studies.ground_truth import ground_truth_markdown
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 subsets = pl.concat([read_intermediate(p) for p in sm.input.subsets])
 pid = pl.concat([read_intermediate(p) for p in sm.input.pid])
 regression = read_table(sm.input.regression)

@@ -4,13 +4,13 @@ import numpy as np
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import read_table, save_figure
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.report.figures import mse_vs_overlap_figure
 from synth import parse_subset
 from synth.ground_truth import bayes_mse_table
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 table = read_table(sm.input.table)
 law = sm.params.law
 k = law.build(overlap=0.0).n_modalities

@@ -8,11 +8,11 @@ import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import write_text
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.pipeline.provenance import sidecar
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 devices = {study: sorted({d for p in paths for d in pl.read_csv(p, columns=["device"])["device"]})
            for study, paths in sm.params.metrics.items()}
 config_file = ", ".join(Path(p).name for p in sm.params.config_files)  # no machine paths

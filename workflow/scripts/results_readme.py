@@ -4,12 +4,12 @@ from pathlib import Path
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import read_table, write_text
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.report.markdown import results_readme
 from dgl.studies.huang2021 import huang_findings
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 
 
 def findings(path: str, heading: str) -> list[str]:

@@ -6,12 +6,12 @@ import polars as pl
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import read_intermediate, write_csv, write_text
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 from dgl.studies.common import check_rows, with_cap_flag
 from dgl.studies.theory import METRIC_FLOATS, theory_markdown, theory_tables
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 metrics = with_cap_flag(pl.concat([read_intermediate(p).with_columns(pl.col(METRIC_FLOATS)
                                                              .cast(pl.Float64))
                                    for p in sm.input.metrics], how="diagonal_relaxed"),

@@ -6,10 +6,10 @@ import torch
 
 import mmtheory  # noqa: F401  (stops if `dgl` is the Deep Graph Library)
 from dgl.pipeline.io import load_datasets, save_stacks
-from dgl.pipeline.logs import configure
+from dgl.pipeline.job import start_job
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-configure(sm.log[0])
+start_job(sm.log[0])
 torch.set_num_threads(sm.threads)
 cell = sm.params.job
 logging.info("training cell %s of %s on %s", cell.name, sm.wildcards.study, list(sm.input))
