@@ -35,22 +35,27 @@ def test_resume_after_interrupt_is_byte_identical(small_run: Path, tmp_path: Pat
     this is also the check that two independent runs of the workflow agree byte for byte (a
     separate uninterrupted second run cost CI another 2.5 to 3 minutes and checked nothing
     this does not)."""
-    cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(tmp_path), "--cores", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = tmp_path / "run"
+    cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(run), "--cores", "2"]
+    # Snakemake's and its jobs' log lines go to a file: a pipe that nobody reads while the run
+    # goes on fills (64 KiB) and stops the whole run until the deadline (it cost CI 2 minutes)
+    with (tmp_path / "interrupted.log").open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
-    runs = tmp_path / "work" / "huang2021" / "runs"
+    runs = run / "work" / "huang2021" / "runs"
     while time.monotonic() < deadline and proc.poll() is None:
         if runs.exists() and len(list(runs.glob("*.pt"))) >= 2:
             break  # some jobs finished, others are running
         time.sleep(0.2)
     assert proc.poll() is None, "the run ended before it could be interrupted"
+    assert len(list(runs.glob("*.pt"))) >= 2, "no two training jobs finished in 300 s"
     proc.send_signal(signal.SIGINT)  # Ctrl-C; Snakemake stops its jobs and exits
-    proc.communicate(timeout=120)
+    proc.wait(timeout=120)
     assert proc.returncode != 0
-    assert not (tmp_path / "results" / "README.md").exists()
-    resumed = run_small(tmp_path, "--rerun-incomplete")
+    assert not (run / "results" / "README.md").exists()
+    resumed = run_small(run, "--rerun-incomplete")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    first, second = files(small_run), files(tmp_path)
+    first, second = files(small_run), files(run)
     assert first.keys() == second.keys()
     assert [n for n in first if first[n] != second[n]] == []
 
