@@ -38,7 +38,8 @@ def test_resume_after_interrupt_is_byte_identical(small_run: Path, tmp_path: Pat
     run = tmp_path / "run"
     cmd = SNAKEMAKE + ["--configfile", str(SMALL), "--directory", str(run), "--cores", "2"]
     # Snakemake's and its jobs' log lines go to a file: a pipe that nobody reads while the run
-    # goes on fills (64 KiB) and stops the whole run until the deadline (it cost CI 2 minutes)
+    # goes on fills (64 KiB) and stops the whole run until the deadline (seen once, in a full
+    # suite: the interrupt came at 300 s with one training run finished)
     with (tmp_path / "interrupted.log").open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
